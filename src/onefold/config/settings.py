@@ -1,0 +1,120 @@
+"""Project settings: `onefold.yml` at the root of a workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from onefold.config._yaml import explain_validation, read_yaml
+from onefold.schema import BUILTIN_ID_NORMALISERS, BUILTIN_ID_TYPES, IdNormaliser
+
+CONFIG_FILE = "onefold.yml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomIdentifier(_Strict):
+    normaliser: IdNormaliser = "exact"
+
+
+class IdentitySettings(_Strict):
+    """Rules of the deterministic identity graph."""
+
+    priority: tuple[str, ...] = Field(
+        default=BUILTIN_ID_TYPES,
+        description="identifier types, strongest first; types not listed rank last",
+    )
+    custom_identifiers: dict[str, CustomIdentifier] = Field(default_factory=dict)
+    hub_limits: dict[str, int] = Field(
+        default_factory=lambda: {
+            "user_id": 1,
+            "loyalty_card": 1,
+            "wechat_unionid": 1,
+            "email": 3,
+            "phone": 2,
+        },
+        description=(
+            "a value is a hub (shared by several people) when the records holding it carry "
+            "more than this many distinct values of the given type"
+        ),
+    )
+    link_types: tuple[str, ...] | None = Field(
+        default=None,
+        description="identifier types that may join records; default: all except order_id",
+    )
+    canonicalise_email_providers: bool = Field(
+        default=False, description="fold Gmail dots and +tags (googlemail.com → gmail.com)"
+    )
+
+    @property
+    def id_types(self) -> dict[str, IdNormaliser]:
+        types: dict[str, IdNormaliser] = dict(BUILTIN_ID_NORMALISERS)
+        types.update({k: v.normaliser for k, v in self.custom_identifiers.items()})
+        return types
+
+    @property
+    def linking_types(self) -> tuple[str, ...]:
+        if self.link_types is not None:
+            return self.link_types
+        return tuple(t for t in self.id_types if t != "order_id")
+
+    def rank(self, id_type: str) -> int:
+        """Position in the priority list (0 = strongest)."""
+        return self.priority.index(id_type) if id_type in self.priority else len(self.priority)
+
+
+class ProjectConfig(_Strict):
+    """Everything in onefold.yml. Every key has a working default."""
+
+    name: str = "onefold"
+    database: str = "onefold.duckdb"
+    sources_dir: str = "sources"
+    memory_limit: str | None = Field(default=None, description="DuckDB memory_limit, e.g. '4GB'")
+    threads: int | None = None
+    junk_values: tuple[str, ...] = Field(
+        default=(), description="extra junk values, added to the built-in list"
+    )
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    source_priority: tuple[str, ...] = Field(
+        default=(), description="sources whose traits win survivorship, first wins"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ProjectConfig:
+        known = set(self.identity.id_types)
+        for key in self.identity.hub_limits:
+            if key not in known:
+                raise ValueError(f"identity.hub_limits: unknown identifier type {key!r}")
+        return self
+
+
+def load_project(root: Path) -> ProjectConfig:
+    path = root / CONFIG_FILE
+    data = read_yaml(path)
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise explain_validation(path, exc) from exc
+
+
+DEFAULT_CONFIG_YAML = """\
+# onefold workspace settings. Every key is optional; the values shown are the defaults.
+name: {name}
+database: onefold.duckdb        # all state lives in this one DuckDB file
+sources_dir: sources            # one mapping file per source
+# memory_limit: 4GB             # DuckDB memory limit; spills to disk beyond it
+junk_values: []                 # added to the built-in junk list (test@test.com, N/A, …)
+identity:
+  # strongest first: decides which link gives way when rules conflict
+  priority: [user_id, loyalty_card, wechat_unionid, wechat_openid, email, phone, order_id,
+             device_id, anonymous_id]
+  # a value whose records carry more than N distinct values of a type is a shared "hub"
+  # (family email, store tablet, recycled phone) and does not join profiles
+  hub_limits: {{user_id: 1, loyalty_card: 1, wechat_unionid: 1, email: 3, phone: 2}}
+  canonicalise_email_providers: false
+  custom_identifiers: {{}}        # e.g. {{member_no: {{normaliser: compact_upper}}}}
+source_priority: []             # e.g. [crm, loyalty]: their traits win over more recent ones
+"""
