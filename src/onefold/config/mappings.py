@@ -97,7 +97,9 @@ class SourceMapping(_Strict):
     record_key: str = Field(description="field that identifies a record within the source")
     event_time: EventTimeSpec | None = None
     event_type: str | None = Field(default=None, description="constant type for the timeline")
-    event_type_field: str | None = Field(default=None, description="field holding the type")
+    event_type_field: tuple[str, ...] = Field(
+        default=(), description="fields holding the type; the first non-empty one wins"
+    )
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     priority: int = Field(default=100, description="survivorship: lower wins over recency")
     csv_delimiter: str = ","
@@ -122,6 +124,8 @@ class SourceMapping(_Strict):
             data["consent"] = {
                 k: ({"field": v} if isinstance(v, str) else v) for k, v in data["consent"].items()
             }
+        if isinstance(data.get("event_type_field"), str):
+            data["event_type_field"] = [data["event_type_field"]]
         if isinstance(data.get("event_time"), str):
             data["event_time"] = {"field": data["event_time"]}
         return data

@@ -1,0 +1,1 @@
+"""Cleaning and standardisation: normalisers (pure functions) and the stage that applies them."""
