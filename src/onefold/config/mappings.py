@@ -101,7 +101,6 @@ class SourceMapping(_Strict):
         default=(), description="fields holding the type; the first non-empty one wins"
     )
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
-    priority: int = Field(default=100, description="survivorship: lower wins over recency")
     csv_delimiter: str = ","
     identifiers: dict[str, tuple[FieldSpec, ...]] = Field(default_factory=dict)
     traits: dict[str, FieldSpec] = Field(default_factory=dict)

@@ -1,0 +1,181 @@
+"""SQL that turns one source's landed JSON rows into canonical records and field values.
+
+Pure builders: they return SQL text (DuckDB dialect) and touch no database, so they can be
+read and tested on their own and later transpiled for another engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from onefold.clean.value_cache import SQL_NORMALISERS, CleaningContext, cache_param
+from onefold.config.mappings import FieldSpec, SourceMapping
+from onefold.config.settings import ProjectConfig
+
+
+def lit(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class MappedField:
+    """One field of a source to extract: its role, canonical name and how to normalise it."""
+
+    role: str  # identifier | trait | consent
+    name: str
+    spec: FieldSpec
+    normaliser: str
+    param: str
+    granted: tuple[str, ...] = ()
+    revoked: tuple[str, ...] = ()
+
+
+def mapped_fields(mapping: SourceMapping, config: ProjectConfig,
+                  ctx: CleaningContext) -> list[MappedField]:
+    id_types = config.identity.id_types
+    out: list[MappedField] = []
+    for id_type, specs in mapping.identifiers.items():
+        normaliser = "id." + id_types[id_type]
+        for spec in specs:
+            param = cache_param(normaliser, ctx, region=mapping.phone_region)
+            out.append(MappedField("identifier", id_type, spec, normaliser, param))
+    for trait, spec in mapping.traits.items():
+        kind = spec.kind or "text"
+        param = cache_param(kind, ctx, region=mapping.phone_region, formats=spec.formats)
+        out.append(MappedField("trait", trait, spec, kind, param))
+    for purpose, cspec in mapping.consent.items():
+        out.append(MappedField(
+            "consent", purpose, FieldSpec(field=cspec.field), "consent", "",
+            tuple(v.lower() for v in cspec.granted_values),
+            tuple(v.lower() for v in cspec.revoked_values),
+        ))
+    return out
+
+
+def _in_list(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(lit(v) for v in values) + ")" if values else "(NULL)"
+
+
+def _sql_value(f: MappedField, junk: tuple[str, ...], x: str) -> tuple[str, str, str]:
+    """(value, status, reason) expressions for normalisers that run in SQL; NULLs otherwise."""
+    junk_test = f"lower(trim({x})) IN {_in_list(junk)}"
+    if f.normaliser == "consent":
+        low = f"lower(trim({x}))"
+        value = (f"CASE WHEN {low} IN {_in_list(f.granted)} THEN 'granted' "
+                 f"WHEN {low} IN {_in_list(f.revoked)} THEN 'revoked' END")
+        status = f"CASE WHEN {value} IS NULL THEN 'invalid' ELSE 'valid' END"
+        allowed = f"granted: {', '.join(f.granted)}; revoked: {', '.join(f.revoked)}"
+        reason = f"CASE WHEN {value} IS NULL THEN {lit('not a recognised consent value (' + allowed + ')')} END"
+        return value, status, reason
+    if f.normaliser == "text":
+        return (f"CASE WHEN {junk_test} THEN NULL ELSE trim({x}) END",
+                f"CASE WHEN {junk_test} THEN 'junk' ELSE 'valid' END",
+                f"CASE WHEN {junk_test} THEN 'junk value' END")
+    if f.normaliser == "number":
+        num = f"TRY_CAST(trim({x}) AS DOUBLE)"
+        return (f"{num}::VARCHAR",
+                f"CASE WHEN {num} IS NULL THEN 'invalid' ELSE 'valid' END",
+                f"CASE WHEN {num} IS NULL THEN 'not a number' END")
+    return "NULL", "NULL", "NULL"
+
+
+def event_time_sql(x: str, formats: tuple[str, ...]) -> str:
+    """Timestamp expression for raw text `x`: declared formats, else ISO-8601 or epoch."""
+    if formats:
+        fmts = "[" + ", ".join(lit(f) for f in formats) + "]"
+        return f"try_strptime({x}, {fmts})::TIMESTAMPTZ"
+    return (
+        f"coalesce(TRY_CAST({x} AS TIMESTAMPTZ), CASE "
+        f"WHEN regexp_full_match({x}, '\\d{{12,13}}') THEN to_timestamp({x}::BIGINT / 1000.0) "
+        f"WHEN regexp_full_match({x}, '\\d{{9,11}}') THEN to_timestamp({x}::DOUBLE) END)"
+    )
+
+
+@dataclass(frozen=True)
+class SourceSQL:
+    extract: str
+    records: str
+    field_values: str
+    rejects: tuple[str, ...]
+
+
+def source_sql(mapping: SourceMapping, fields: list[MappedField], junk: tuple[str, ...],
+               rid_base: int) -> SourceSQL:
+    """SQL for one source: extract current versions, then records and long field values."""
+    meta: list[tuple[str, str]] = []  # (alias, path)
+    if mapping.event_time:
+        meta.append(("t", mapping.event_time.field))
+    for i, f in enumerate(mapping.event_type_field):
+        meta.append((f"et{i}", f))
+    if mapping.order:
+        meta.append(("amount", mapping.order.amount))
+        if mapping.order.currency:
+            meta.append(("currency", mapping.order.currency))
+    paths = [FieldSpec(field=p).json_path() for _, p in meta] + [f.spec.json_path() for f in fields]
+    idx = {alias: i + 1 for i, (alias, _) in enumerate(meta)}
+    path_list = "[" + ", ".join(lit(p) for p in paths) + "]"
+    extract = f"""
+        CREATE OR REPLACE TEMP TABLE _src AS
+        SELECT {rid_base} + row_number() OVER () AS rid, record_key, load_id, file, row_number,
+               loaded_at, json_extract_string(payload, {path_list}) AS j
+        FROM landed_records
+        WHERE source = {lit(mapping.name)} AND parse_error IS NULL
+          AND record_key IS NOT NULL AND trim(record_key) <> ''
+        QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY load_id DESC,
+                                   row_number DESC) = 1
+    """
+
+    def col(alias: str) -> str:
+        return f"nullif(trim(j[{idx[alias]}]), '')" if alias in idx else "NULL"
+
+    if mapping.event_type:
+        etype = lit(mapping.event_type)
+    elif mapping.event_type_field:
+        etype = "coalesce(" + ", ".join(col(f"et{i}") for i in
+                                         range(len(mapping.event_type_field))) + ", NULL)"
+    else:
+        etype = "NULL"
+    formats = mapping.event_time.formats if mapping.event_time else ()
+    records = f"""
+        INSERT INTO records
+        SELECT rid, {lit(mapping.name)}, record_key, {lit(mapping.channel)}, load_id, file,
+               row_number, loaded_at, {col('t')} AS event_time_raw,
+               {event_time_sql(col('t'), formats)} AS event_time,
+               {etype} AS event_type,
+               TRY_CAST({col('amount')} AS DOUBLE) AS amount,
+               upper({col('currency')}) AS currency
+        FROM _src
+    """
+    parts = []
+    for i, f in enumerate(fields, start=len(meta) + 1):
+        x = f"j[{i}]"
+        value, status, reason = _sql_value(f, junk, x)
+        parts.append(
+            f"SELECT rid, {lit(f.role)}, {lit(f.name)}, {lit(f.spec.field)}, {x}, "
+            f"{lit(f.normaliser)}, {lit(f.param)}, {value}, {status}, {reason} "
+            f"FROM _src WHERE {x} IS NOT NULL AND trim({x}) <> ''"
+        )
+    field_values = ("INSERT INTO field_values " + " UNION ALL ".join(parts)) if parts else ""
+    rejects: list[str] = []
+    if mapping.event_time:
+        shown = ", ".join(formats) if formats else "ISO-8601 or epoch"
+        reason = lit(f"event_time: cannot parse as {shown}")
+        rejects.append(f"""
+            INSERT INTO rejects
+            SELECT 'clean', source, record_key, load_id, file, row_number,
+                   {lit(mapping.event_time.field)}, event_time_raw, 'invalid', {reason}, now()
+            FROM records WHERE source = {lit(mapping.name)}
+              AND event_time_raw IS NOT NULL AND event_time IS NULL
+        """)
+    if mapping.order:
+        rejects.append(f"""
+            INSERT INTO rejects
+            SELECT 'clean', r.source, r.record_key, r.load_id, r.file, r.row_number,
+                   {lit(mapping.order.amount)}, s.j[{idx['amount']}], 'invalid',
+                   'order amount: not a number', now()
+            FROM records r JOIN _src s USING (rid)
+            WHERE r.source = {lit(mapping.name)} AND r.amount IS NULL
+              AND nullif(trim(s.j[{idx['amount']}]), '') IS NOT NULL
+        """)
+    return SourceSQL(extract, records, field_values, tuple(rejects))

@@ -1,0 +1,137 @@
+"""The cleaning stage: landed rows → canonical records, normalised values and rejects.
+
+Re-runnable from its inputs: every table it writes is rebuilt from `landed_records` with the
+current mappings, so fixing a mapping and re-running replays whatever was rejected before.
+Python work happens once per distinct raw value (see value_cache), never once per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from onefold.clean.junk import BUILTIN_JUNK
+from onefold.clean.source_sql import lit, mapped_fields, source_sql
+from onefold.clean.value_cache import SQL_NORMALISERS, CleaningContext, normalise_pending
+from onefold.config.mappings import SourceMapping
+from onefold.config.settings import ProjectConfig
+from onefold.engine.base import Engine
+
+TABLES = (
+    """CREATE OR REPLACE TABLE records (
+        rid BIGINT, source VARCHAR, record_key VARCHAR, channel VARCHAR, load_id BIGINT,
+        file VARCHAR, row_number BIGINT, loaded_at TIMESTAMPTZ, event_time_raw VARCHAR,
+        event_time TIMESTAMPTZ, event_type VARCHAR, amount DOUBLE, currency VARCHAR)""",
+    """CREATE OR REPLACE TEMP TABLE field_values (
+        rid BIGINT, role VARCHAR, name VARCHAR, field VARCHAR, raw VARCHAR,
+        normaliser VARCHAR, param VARCHAR, value VARCHAR, status VARCHAR, reason VARCHAR)""",
+)
+
+LANDING_REJECTS = """
+    INSERT INTO rejects
+    SELECT 'landing', source, record_key, load_id, file, row_number,
+           CASE WHEN parse_error IS NOT NULL THEN '(row)' ELSE {key_field} END,
+           left(payload, 2000), 'invalid',
+           coalesce(parse_error, 'record key ' || {key_field} || ' is empty'), now()
+    FROM landed_records
+    WHERE source = {source} {only_load}
+      AND (parse_error IS NOT NULL OR record_key IS NULL OR trim(record_key) = '')
+"""
+
+
+def landing_rejects_sql(mapping: SourceMapping, load_id: int | None = None) -> str:
+    """Rows that could not be parsed or have no record key, as rejects of the landing stage."""
+    only_load = f"AND load_id = {int(load_id)}" if load_id is not None else ""
+    return LANDING_REJECTS.format(key_field=lit(mapping.record_key), source=lit(mapping.name),
+                                  only_load=only_load)
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    records: int
+    values: int
+    normalised_now: int
+    rejects: int
+    suspicious: int
+
+
+def run_clean(
+    engine: Engine,
+    config: ProjectConfig,
+    mappings: dict[str, SourceMapping],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> CleanResult:
+    """Rebuild records, record_values and rejects from landed data.
+
+    progress(step, done, total) is called as sources are extracted and values normalised.
+    """
+    report = progress or (lambda _s, _d, _t: None)
+    ctx = CleaningContext(config.junk_values, config.identity.canonicalise_email_providers)
+    junk = tuple(sorted({v.casefold() for v in BUILTIN_JUNK} |
+                        {v.casefold() for v in config.junk_values}))
+    engine.run_script(TABLES, step="clean: create tables")
+    engine.execute("DELETE FROM rejects WHERE stage IN ('landing', 'clean')")
+    rid_base = 0
+    names = sorted(mappings)
+    for i, name in enumerate(names):
+        mapping = mappings[name]
+        fields = mapped_fields(mapping, config, ctx)
+        sql = source_sql(mapping, fields, junk, rid_base)
+        step = f"clean: extract {name}"
+        engine.execute(sql.extract, step=step)
+        engine.execute(sql.records, step=step)
+        if sql.field_values:
+            engine.execute(sql.field_values, step=step)
+        engine.run_script(sql.rejects, step=step)
+        engine.execute(landing_rejects_sql(mapping), step=step)
+        rid_base = int(engine.fetchone("SELECT coalesce(max(rid), 0) FROM records"))
+        report("extract", i + 1, len(names))
+    engine.execute("DROP TABLE IF EXISTS _src")
+
+    sql_only = "(" + ", ".join(lit(n) for n in sorted(SQL_NORMALISERS | {"consent"})) + ")"
+    engine.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _pending AS
+        SELECT DISTINCT normaliser, param, raw FROM field_values f
+        WHERE normaliser NOT IN {sql_only}
+          AND NOT EXISTS (SELECT 1 FROM normalised_values n WHERE n.normaliser = f.normaliser
+                          AND n.param = f.param AND n.raw = f.raw)
+    """, step="clean: find new values")
+    total = int(engine.fetchone("SELECT count(*) FROM _pending"))
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        report("normalise", done, total)
+
+    report("normalise", 0, total)
+    normalised = normalise_pending(engine, "SELECT * FROM _pending", ctx, tick)
+    engine.execute("DROP TABLE _pending")
+
+    engine.execute("""
+        CREATE OR REPLACE TABLE record_values AS
+        SELECT f.rid, f.role, f.name, f.field, f.raw,
+               CASE WHEN f.status IS NOT NULL THEN f.value ELSE n.value END AS value,
+               coalesce(f.status, n.status) AS status,
+               CASE WHEN f.status IS NOT NULL THEN f.reason ELSE n.reason END AS reason,
+               n.key, n.script
+        FROM field_values f
+        LEFT JOIN normalised_values n
+          ON n.normaliser = f.normaliser AND n.param = f.param AND n.raw = f.raw
+    """, step="clean: join normalised values")
+    engine.execute("DROP TABLE field_values")
+    engine.execute("""
+        INSERT INTO rejects
+        SELECT 'clean', r.source, r.record_key, r.load_id, r.file, r.row_number, v.field, v.raw,
+               v.status, v.role || ' ' || v.name || ': ' || coalesce(v.reason, v.status), now()
+        FROM record_values v JOIN records r USING (rid)
+        WHERE v.status IN ('invalid', 'junk')
+    """, step="clean: rejects")
+    counts = engine.fetchall("""
+        SELECT (SELECT count(*) FROM records), count(*),
+               count(*) FILTER (WHERE status = 'suspicious'),
+               (SELECT count(*) FROM rejects)
+        FROM record_values
+    """)[0]
+    return CleanResult(int(counts[0]), int(counts[1]), normalised, int(counts[3]),
+                       int(counts[2]))

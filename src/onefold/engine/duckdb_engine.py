@@ -1,0 +1,98 @@
+"""DuckDB, the embedded default: one database file per workspace, no server to run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb  # noqa: TID251 - this is the engine layer
+import pyarrow as pa
+
+from onefold.engine.base import Engine, EngineError
+from onefold.errors import TransientError
+
+log = logging.getLogger("onefold.sql")
+
+
+def _short(sql: str) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) < 600 else text[:600] + " …"
+
+
+class DuckDBEngine(Engine):
+    """Runs the pipeline's SQL on a DuckDB database file (or `:memory:`)."""
+
+    name = "duckdb"
+
+    def __init__(
+        self, path: Path | str, *, memory_limit: str | None = None, threads: int | None = None
+    ) -> None:
+        self.path = str(path)
+        try:
+            self.con = duckdb.connect(self.path)
+        except duckdb.IOException as exc:  # another process holds the write lock
+            raise TransientError(f"cannot open {self.path}: {exc}") from exc
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._in_tx = False
+
+    def _run(self, sql: str, params: Sequence[Any] | None, step: str) -> duckdb.DuckDBPyConnection:
+        log.debug("%s: %s", step or "sql", _short(sql))
+        try:
+            return self.con.execute(sql, params) if params else self.con.execute(sql)
+        except duckdb.Error as exc:
+            where = f" in step {step!r}" if step else ""
+            raise EngineError(f"duckdb{where}: {exc}\n  SQL: {_short(sql)}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None, *, step: str = "") -> None:
+        self._run(sql, params, step)
+
+    def fetchall(
+        self, sql: str, params: Sequence[Any] | None = None, *, step: str = ""
+    ) -> list[tuple[Any, ...]]:
+        return self._run(sql, params, step).fetchall()
+
+    def fetch_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        log.debug("fetch: %s", _short(sql))
+        try:
+            rel = self.con.sql(sql, params=params) if params else self.con.sql(sql)
+            if rel is None:
+                raise EngineError(f"duckdb: not a query: {_short(sql)}")
+            fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+            table: pa.Table = fetch()
+        except duckdb.Error as exc:
+            raise EngineError(f"duckdb: {exc}\n  SQL: {_short(sql)}") from exc
+        return table
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self.con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._in_tx:  # nested use joins the outer transaction
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        finally:
+            self._in_tx = False
+
+    def close(self) -> None:
+        self.con.close()

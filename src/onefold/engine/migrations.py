@@ -1,0 +1,141 @@
+"""Versioned schema migrations: the workspace database is upgraded, never dropped and recreated.
+
+Append new migrations to MIGRATIONS; never edit one that has shipped. Each runs in its own
+transaction together with the row recording it, so a crash leaves the schema at a known version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from onefold.engine.base import Engine
+from onefold.errors import WorkspaceError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "landing: loads and append-only landed records with lineage",
+        (
+            "CREATE SEQUENCE load_id_seq START 1",
+            """CREATE TABLE loads (
+                load_id BIGINT PRIMARY KEY,
+                source VARCHAR NOT NULL,
+                file VARCHAR NOT NULL,
+                file_bytes BIGINT,
+                started_at TIMESTAMPTZ NOT NULL,
+                finished_at TIMESTAMPTZ,
+                rows_read BIGINT,
+                rows_new BIGINT,
+                rows_unreadable BIGINT,
+                status VARCHAR NOT NULL
+            )""",
+            """CREATE TABLE landed_records (
+                source VARCHAR NOT NULL,
+                record_key VARCHAR,
+                row_hash UHUGEINT NOT NULL,
+                load_id BIGINT NOT NULL,
+                loaded_at TIMESTAMPTZ NOT NULL,
+                file VARCHAR NOT NULL,
+                row_number BIGINT NOT NULL,
+                payload VARCHAR NOT NULL,
+                parse_error VARCHAR
+            )""",
+        ),
+    ),
+    Migration(
+        2,
+        "cleaning: normalised value cache, rejects",
+        (
+            """CREATE TABLE normalised_values (
+                normaliser VARCHAR NOT NULL,
+                param VARCHAR NOT NULL,
+                raw VARCHAR NOT NULL,
+                value VARCHAR,
+                status VARCHAR NOT NULL,
+                reason VARCHAR,
+                key VARCHAR,
+                script VARCHAR
+            )""",
+            """CREATE TABLE rejects (
+                stage VARCHAR NOT NULL,
+                source VARCHAR NOT NULL,
+                record_key VARCHAR,
+                load_id BIGINT,
+                file VARCHAR,
+                row_number BIGINT,
+                field VARCHAR NOT NULL,
+                raw_value VARCHAR,
+                status VARCHAR NOT NULL,
+                reason VARCHAR NOT NULL,
+                detected_at TIMESTAMPTZ NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        3,
+        "identity and profiles: stable ids and their history",
+        (
+            """CREATE TABLE profile_keys (
+                member_key VARCHAR NOT NULL,
+                profile_id VARCHAR NOT NULL
+            )""",
+            """CREATE TABLE profile_history (
+                run_id BIGINT NOT NULL,
+                happened_at TIMESTAMPTZ NOT NULL,
+                profile_id VARCHAR NOT NULL,
+                event VARCHAR NOT NULL,
+                other_profile_id VARCHAR,
+                members BIGINT
+            )""",
+            """CREATE TABLE runs (
+                run_id BIGINT PRIMARY KEY,
+                kind VARCHAR NOT NULL,
+                started_at TIMESTAMPTZ NOT NULL,
+                finished_at TIMESTAMPTZ,
+                stats JSON
+            )""",
+        ),
+    ),
+)
+
+
+def current_version(engine: Engine) -> int:
+    if not engine.table_exists("schema_migrations"):
+        return 0
+    return int(engine.fetchone("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply every migration newer than the database; return the versions applied."""
+    if not engine.table_exists("schema_migrations"):
+        engine.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description VARCHAR, "
+            "applied_at TIMESTAMPTZ DEFAULT now())"
+        )
+    have = current_version(engine)
+    latest = MIGRATIONS[-1].version
+    if have > latest:
+        raise WorkspaceError(
+            f"the workspace database is at schema version {have}, newer than this onefold "
+            f"({latest}); upgrade onefold"
+        )
+    applied = []
+    for m in MIGRATIONS:
+        if m.version <= have:
+            continue
+        with engine.transaction():
+            engine.run_script(m.statements, step=f"migration {m.version}")
+            engine.execute(
+                "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                [m.version, m.description],
+            )
+        applied.append(m.version)
+    return applied

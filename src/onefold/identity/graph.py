@@ -1,0 +1,177 @@
+"""Deterministic identity graph: identifiers are nodes, records tie them, components are people.
+
+Guards against over-merging, all in SQL:
+- junk values never get here (the cleaning stage rejects them);
+- a *hub* — a value whose records carry more distinct values of a limited type than one person
+  plausibly has (a family email seen with two user ids, a store tablet seen with forty, a
+  recycled phone seen with two loyalty cards) — stays attached to its records but joins
+  nothing;
+- a unique type (user_id, loyalty_card, …) is only judged by types at least as strong, so a
+  customer with several emails does not lose their account id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from onefold.config.settings import IdentitySettings
+from onefold.engine.base import Engine
+
+MAX_ITERATIONS = 64
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _in(values: tuple[str, ...] | list[str]) -> str:
+    return "(" + ", ".join(_lit(v) for v in values) + ")" if values else "(NULL)"
+
+
+def hub_rule_sql(settings: IdentitySettings) -> str:
+    """CASE expression: the limit that applies to neighbour type `b_type` of a node `a_type`.
+
+    NULL means that neighbour type does not count against that node.
+    """
+    unique = [t for t, lim in settings.hub_limits.items() if lim <= 1]
+    whens = []
+    for t, limit in sorted(settings.hub_limits.items()):
+        stronger_unique = [u for u in unique if settings.rank(u) > settings.rank(t)]
+        if t in unique:
+            # a unique type may only make weaker (or same-type) values hubs
+            guard = f"AND a_type NOT IN {_in(stronger_unique)}" if stronger_unique else ""
+        else:
+            guard = f"AND a_type NOT IN {_in(unique)}" if unique else ""
+        whens.append(f"WHEN b_type = {_lit(t)} {guard} THEN {int(limit)}")
+    return "CASE " + " ".join(whens) + " END" if whens else "NULL"
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    nodes: int
+    hubs: int
+    edges: int
+    iterations: int
+    components: int
+
+
+def build_graph(engine: Engine, settings: IdentitySettings,
+                progress: Callable[[str, int, int], None] | None = None) -> GraphResult:
+    """Write identity_nodes, hub_values and `_record_comp(rid, comp)` / `_members(comp, key)`."""
+    report = progress or (lambda _s, _d, _t: None)
+    step = "identity"
+    engine.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _ids AS
+        SELECT DISTINCT rid, name AS id_type, value FROM record_values
+        WHERE role = 'identifier' AND status IN ('valid', 'suspicious')
+          AND name IN {_in(settings.linking_types)}
+    """, step=step)
+    engine.execute("""
+        CREATE OR REPLACE TABLE identity_nodes AS
+        SELECT row_number() OVER (ORDER BY id_type, value) AS node_id, id_type, value,
+               id_type || ':' || value AS node_key, false AS is_hub
+        FROM (SELECT DISTINCT id_type, value FROM _ids)
+    """, step=step)
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _rn AS
+        SELECT i.rid, n.node_id, n.id_type FROM _ids i JOIN identity_nodes n USING (id_type, value)
+    """, step=step)
+    engine.execute("DROP TABLE _ids")
+    report("hubs", 0, 1)
+    limited = tuple(settings.hub_limits)
+    engine.execute(f"""
+        CREATE OR REPLACE TABLE hub_values AS
+        WITH pairs AS (
+            SELECT DISTINCT a.node_id, a.id_type AS a_type, b.node_id AS other,
+                   b.id_type AS b_type
+            FROM _rn a JOIN _rn b ON a.rid = b.rid AND a.node_id <> b.node_id
+            WHERE b.id_type IN {_in(limited)}
+        ), counted AS (
+            SELECT node_id, a_type, b_type, count(*) AS distinct_values,
+                   {hub_rule_sql(settings)} AS max_allowed
+            FROM pairs GROUP BY ALL
+        )
+        SELECT n.node_id, n.id_type, n.value, c.b_type AS shared_with_type,
+               c.distinct_values, c.max_allowed
+        FROM counted c JOIN identity_nodes n USING (node_id)
+        WHERE c.max_allowed IS NOT NULL AND c.distinct_values > c.max_allowed
+    """, step="identity: hubs")
+    engine.execute("""
+        UPDATE identity_nodes SET is_hub = true
+        WHERE node_id IN (SELECT node_id FROM hub_values)
+    """, step="identity: hubs")
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _rn_link AS
+        SELECT rid, node_id FROM _rn
+        WHERE node_id NOT IN (SELECT node_id FROM hub_values)
+    """, step=step)
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _edges AS
+        SELECT DISTINCT node_id AS a, anchor AS b FROM (
+            SELECT node_id, min(node_id) OVER (PARTITION BY rid) AS anchor FROM _rn_link)
+        WHERE node_id <> anchor
+    """, step=step)
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _labels AS
+        SELECT node_id, node_id AS label FROM identity_nodes WHERE NOT is_hub
+    """, step=step)
+    iterations = _propagate(engine, report)
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _record_comp AS
+        WITH linked AS (
+            SELECT k.rid, min(l.label) AS label
+            FROM _rn_link k JOIN _labels l USING (node_id) GROUP BY k.rid
+        ), hubs_only AS (
+            SELECT rid, min(node_id) AS hub FROM _rn GROUP BY rid
+        )
+        SELECT r.rid, coalesce('n' || linked.label, 'h' || hubs_only.hub, 'r' || r.rid) AS comp,
+               r.source, r.record_key
+        FROM records r LEFT JOIN linked USING (rid) LEFT JOIN hubs_only USING (rid)
+    """, step="identity: assign records")
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _members AS
+        SELECT 'n' || l.label AS comp, n.node_key AS member_key
+        FROM _labels l JOIN identity_nodes n USING (node_id)
+        UNION ALL
+        SELECT DISTINCT c.comp, n.node_key FROM _record_comp c
+        JOIN identity_nodes n ON c.comp = 'h' || n.node_id
+        UNION ALL
+        SELECT comp, 'record:' || source || '/' || record_key FROM _record_comp
+        WHERE comp LIKE 'r%'
+    """, step="identity: members")
+    stats = engine.fetchall("""
+        SELECT (SELECT count(*) FROM identity_nodes), (SELECT count(*) FROM hub_values),
+               (SELECT count(*) FROM _edges), (SELECT count(DISTINCT comp) FROM _record_comp)
+    """)[0]
+    for t in ("_rn", "_rn_link", "_edges", "_labels"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    return GraphResult(int(stats[0]), int(stats[1]), int(stats[2]), iterations, int(stats[3]))
+
+
+def _propagate(engine: Engine, report: Callable[[str, int, int], None]) -> int:
+    """Min-label propagation with pointer jumping until no label changes (logged per round)."""
+    for i in range(1, MAX_ITERATIONS + 1):
+        engine.execute("""
+            CREATE OR REPLACE TEMP TABLE _next AS
+            SELECT node_id, min(label) AS label FROM (
+                SELECT node_id, label FROM _labels
+                UNION ALL SELECT e.a, l.label FROM _edges e JOIN _labels l ON l.node_id = e.b
+                UNION ALL SELECT e.b, l.label FROM _edges e JOIN _labels l ON l.node_id = e.a
+            ) GROUP BY node_id
+        """, step=f"identity: components round {i}")
+        engine.execute("""
+            CREATE OR REPLACE TEMP TABLE _next AS
+            SELECT n.node_id, least(n.label, p.label) AS label
+            FROM _next n JOIN _next p ON p.node_id = n.label
+        """, step=f"identity: pointer jump {i}")
+        changed = int(engine.fetchone("""
+            SELECT count(*) FROM _next n JOIN _labels l USING (node_id)
+            WHERE n.label <> l.label
+        """))
+        engine.execute("DROP TABLE _labels")
+        engine.execute("ALTER TABLE _next RENAME TO _labels")
+        report("components", i, i + (1 if changed else 0))
+        if changed == 0:
+            return i
+    raise RuntimeError(f"identity graph did not converge in {MAX_ITERATIONS} rounds")

@@ -1,0 +1,96 @@
+"""Stable profile ids: a person keeps their id across runs, merges keep the older id.
+
+`profile_keys` remembers which member keys (identifier node keys, or `record:…` for records
+without identifiers) belonged to which profile after the last run. A new component inherits
+the id of the previous profile it shares most keys with; each old id goes to exactly one
+component; components with no past mint an id from their smallest member key, so a fresh
+workspace loaded with the same data gets the same ids. Every create, merge and split is
+written to `profile_history`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from onefold.engine.base import Engine
+
+
+@dataclass(frozen=True)
+class IdAssignment:
+    profiles: int
+    created: int
+    merged: int
+    split: int
+
+
+def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
+    """Map every `_members.comp` to a profile id → `_comp_profile(comp, profile_id)`."""
+    step = "identity: stable ids"
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _claims AS
+        SELECT m.comp, p.profile_id, count(*) AS shared
+        FROM _members m JOIN profile_keys p USING (member_key) GROUP BY ALL
+    """, step=step)
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _born AS
+        SELECT profile_id, min(run_id) AS born FROM profile_history GROUP BY profile_id
+    """, step=step)
+    # each old id goes to the component holding most of its keys; each component keeps the
+    # oldest of the ids it was given
+    engine.execute("""
+        CREATE OR REPLACE TEMP TABLE _kept AS
+        WITH awarded AS (
+            SELECT comp, profile_id, shared FROM _claims
+            QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY shared DESC, comp) = 1
+        )
+        SELECT a.comp, a.profile_id FROM awarded a LEFT JOIN _born b USING (profile_id)
+        QUALIFY row_number() OVER (PARTITION BY a.comp
+                                   ORDER BY b.born NULLS LAST, a.shared DESC, a.profile_id) = 1
+    """, step=step)
+    engine.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _comp_profile AS
+        WITH comps AS (SELECT comp, min(member_key) AS first_key FROM _members GROUP BY comp),
+        minted AS (
+            SELECT c.comp, 'p_' || left(md5(c.first_key), 16) AS plain,
+                   'p_' || left(md5(c.first_key || ':' || {int(run_id)}), 16) AS salted
+            FROM comps c WHERE c.comp NOT IN (SELECT comp FROM _kept)
+        )
+        SELECT comp, profile_id, false AS minted FROM _kept
+        UNION ALL
+        SELECT m.comp, CASE WHEN b.profile_id IS NULL THEN m.plain ELSE m.salted END, true
+        FROM minted m LEFT JOIN _born b ON b.profile_id = m.plain
+    """, step=step)
+    engine.execute(f"""
+        INSERT INTO profile_history
+        SELECT {int(run_id)}, now(), cp.profile_id,
+               CASE WHEN src.profile_id IS NULL THEN 'created' ELSE 'split' END,
+               src.profile_id, NULL
+        FROM _comp_profile cp
+        LEFT JOIN (SELECT comp, profile_id FROM _claims
+                   QUALIFY row_number() OVER (PARTITION BY comp
+                                              ORDER BY shared DESC, profile_id) = 1) src
+          USING (comp)
+        WHERE cp.minted
+    """, step=step)
+    engine.execute(f"""
+        INSERT INTO profile_history
+        SELECT {int(run_id)}, now(), c.profile_id, 'merged', cp.profile_id, c.shared
+        FROM _claims c JOIN _comp_profile cp USING (comp)
+        WHERE c.profile_id <> cp.profile_id
+          AND c.profile_id NOT IN (SELECT profile_id FROM _comp_profile)
+    """, step=step)
+    engine.execute("DELETE FROM profile_keys")
+    engine.execute("""
+        INSERT INTO profile_keys
+        SELECT m.member_key, cp.profile_id FROM _members m JOIN _comp_profile cp USING (comp)
+    """, step=step)
+    counts = engine.fetchall(f"""
+        SELECT (SELECT count(*) FROM _comp_profile),
+               count(*) FILTER (WHERE event = 'created'),
+               count(*) FILTER (WHERE event = 'merged'),
+               count(*) FILTER (WHERE event = 'split')
+        FROM profile_history WHERE run_id = {int(run_id)}
+    """)[0]
+    for t in ("_claims", "_born", "_kept"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    return IdAssignment(*(int(c) for c in counts))

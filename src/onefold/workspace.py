@@ -1,0 +1,167 @@
+"""`Workspace`: the Python API that the CLI (and later the server) are thin layers over.
+
+A workspace is a folder: `onefold.yml`, `sources/*.yml` (one mapping per source) and one
+DuckDB file holding every table. Stages run in order — load → clean → identity → profiles —
+and each reads only what the one before it wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from onefold.clean.stage import CleanResult, landing_rejects_sql, run_clean
+from onefold.config.mappings import SourceMapping, load_mappings
+from onefold.config.settings import CONFIG_FILE, DEFAULT_CONFIG_YAML, ProjectConfig, load_project
+from onefold.engine import DuckDBEngine, Engine
+from onefold.engine.migrations import migrate
+from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_mean
+from onefold.identity.graph import GraphResult, build_graph
+from onefold.identity.stable_ids import IdAssignment, assign_profile_ids
+from onefold.ingest.landing import LoadResult, land_file
+from onefold.profiles.build import build_profiles
+
+#: progress(stage, done, total)
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ResolveResult:
+    run_id: int
+    clean: CleanResult
+    graph: GraphResult
+    ids: IdAssignment
+    profiles: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class Workspace:
+    """One onefold workspace on disk. Use as a context manager to close the database."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+        if not (self.root / CONFIG_FILE).is_file():
+            raise WorkspaceError(
+                f"{self.root} is not an onefold workspace (no {CONFIG_FILE}); "
+                f"run `onefold init {self.root}` first"
+            )
+        self.config: ProjectConfig = load_project(self.root)
+        self.engine: Engine = DuckDBEngine(
+            self.root / self.config.database,
+            memory_limit=self.config.memory_limit,
+            threads=self.config.threads,
+        )
+        migrate(self.engine)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def init(cls, root: Path | str, name: str | None = None) -> Workspace:
+        """Create the folder layout and database (keeps an existing onefold.yml)."""
+        path = Path(root)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "sources").mkdir(exist_ok=True)
+        cfg = path / CONFIG_FILE
+        if not cfg.exists():
+            cfg.write_text(DEFAULT_CONFIG_YAML.format(name=name or path.resolve().name),
+                           encoding="utf-8")
+        return cls(path)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- configuration -----------------------------------------------------------------------
+    @property
+    def mappings(self) -> dict[str, SourceMapping]:
+        """Every source mapping, validated together (all problems reported at once)."""
+        return load_mappings(self.root / self.config.sources_dir,
+                             set(self.config.identity.id_types))
+
+    def _select(self, names: list[str] | None) -> dict[str, SourceMapping]:
+        mappings = self.mappings
+        if not names:
+            return mappings
+        for n in names:
+            if n not in mappings:
+                raise ConfigError(f"unknown source {n!r}." + did_you_mean(n, mappings))
+        return {n: mappings[n] for n in names}
+
+    # -- stages ------------------------------------------------------------------------------
+    def load(self, sources: list[str] | None = None, *,
+             progress: ProgressFn | None = None) -> list[LoadResult]:
+        """Land every file of the given sources (default: all). Idempotent per row content."""
+        results = []
+        for name, mapping in self._select(sources).items():
+            files = mapping.files(self.root)
+            if not files:
+                raise ConfigError(
+                    f"sources/{name}.yml: path: no file matches {mapping.path!r} "
+                    f"under {self.root}"
+                )
+            for path in files:
+                shown = str(path.relative_to(self.root)) if path.is_relative_to(self.root) \
+                    else str(path)
+                size = max(path.stat().st_size, 1)
+                label = f"load {name}: {shown}"
+                cb = (lambda done, lab=label, sz=size: progress(lab, done, sz)) if progress \
+                    else None
+                result = land_file(self.engine, mapping, path, shown, cb)
+                self.engine.execute(landing_rejects_sql(mapping, result.load_id))
+                results.append(result)
+        return results
+
+    def resolve(self, *, progress: ProgressFn | None = None) -> ResolveResult:
+        """Clean → identity → profiles, from everything landed so far."""
+        seconds: dict[str, float] = {}
+        run_id = int(self.engine.fetchone("SELECT coalesce(max(run_id), 0) + 1 FROM runs"))
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        clean = run_clean(self.engine, self.config, self.mappings, progress)
+        seconds["clean"] = time.perf_counter() - t0
+        with self.engine.transaction():
+            t0 = time.perf_counter()
+            graph = build_graph(self.engine, self.config.identity, progress)
+            ids = assign_profile_ids(self.engine, run_id)
+            seconds["identity"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            n = build_profiles(self.engine, self.config.source_priority)
+            seconds["profiles"] = time.perf_counter() - t0
+            result = ResolveResult(run_id, clean, graph, ids, n, seconds)
+            self.engine.execute(
+                "INSERT INTO runs VALUES (?, 'resolve', ?, ?, ?)",
+                [run_id, started, datetime.now(UTC), orjson.dumps(_stats(result)).decode()],
+            )
+        for t in ("_record_comp", "_members", "_comp_profile"):
+            self.engine.execute(f"DROP TABLE IF EXISTS {t}")
+        return result
+
+    # -- reading -----------------------------------------------------------------------------
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Run read-only SQL against the workspace tables (for notebooks and reports)."""
+        return self.engine.fetch_dicts(sql, params)
+
+    def require_resolved(self) -> None:
+        if not self.engine.table_exists("profiles"):
+            raise NotFoundError("no profiles yet: run `onefold resolve` first")
+
+
+def _stats(r: ResolveResult) -> dict[str, Any]:
+    return {
+        "records": r.clean.records, "rejects": r.clean.rejects, "nodes": r.graph.nodes,
+        "hubs": r.graph.hubs, "iterations": r.graph.iterations, "profiles": r.profiles,
+        "created": r.ids.created, "merged": r.ids.merged, "split": r.ids.split,
+        "seconds": r.seconds,
+    }
