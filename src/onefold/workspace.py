@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -26,7 +26,11 @@ from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_m
 from onefold.identity.graph import GraphResult, build_graph
 from onefold.identity.stable_ids import IdAssignment, assign_profile_ids
 from onefold.ingest.landing import LoadResult, land_file
+from onefold.lookup import ProfileView, search_profiles, show_profile
 from onefold.profiles.build import build_profiles
+from onefold.profiles.export import export_links, export_profiles
+from onefold.quality.inventory import SourceInventory, source_inventory
+from onefold.quality.report import quality_report
 
 #: progress(stage, done, total)
 ProgressFn = Callable[[str, int, int], None]
@@ -149,6 +153,37 @@ class Workspace:
         return result
 
     # -- reading -----------------------------------------------------------------------------
+    def sources(self) -> list[SourceInventory]:
+        """The data inventory: per source its size, field quality, rejects and freshness."""
+        return source_inventory(self.engine, self.mappings)
+
+    def rejects(self, source: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        where, params = ("WHERE source = ?", [source]) if source else ("", [])
+        return self.engine.fetch_dicts(
+            f"SELECT stage, source, file, row_number, record_key, field, raw_value, status, "
+            f"reason FROM rejects {where} ORDER BY source, file, row_number, field "
+            f"LIMIT {int(limit)}", params)
+
+    def quality(self) -> dict[str, Any]:
+        return quality_report(self.engine)
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Profiles found by any identifier (normalised like the pipeline does) or by name."""
+        self.require_resolved()
+        return search_profiles(self.engine, query, dict(self.config.identity.id_types), limit)
+
+    def profile(self, profile_id: str, timeline_limit: int = 200) -> ProfileView:
+        self.require_resolved()
+        return show_profile(self.engine, profile_id, timeline_limit)
+
+    def export_profiles(self, path: Path, fmt: Literal["csv", "parquet"] = "csv") -> int:
+        self.require_resolved()
+        return export_profiles(self.engine, path, fmt)
+
+    def export_links(self, path: Path) -> int:
+        self.require_resolved()
+        return export_links(self.engine, path)
+
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Run read-only SQL against the workspace tables (for notebooks and reports)."""
         return self.engine.fetch_dicts(sql, params)

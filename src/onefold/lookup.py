@@ -1,0 +1,120 @@
+"""Finding people: search by any identifier or name, and the full view of one profile."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from onefold.clean.emails import normalise_email
+from onefold.clean.identifiers import normalise_identifier
+from onefold.clean.names import normalise_name
+from onefold.clean.phones import normalise_phone
+from onefold.engine.base import Engine
+from onefold.errors import NotFoundError
+
+_TYPED = re.compile(r"^([a-z_]+):(.+)$")
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    profile: dict[str, Any]
+    identifiers: list[dict[str, Any]]
+    traits: list[dict[str, Any]]
+    consents: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+
+
+def identifier_candidates(query: str, id_types: dict[str, str],
+                          regions: tuple[str, ...] = ("US", "CN")) -> list[tuple[str, str]]:
+    """(type, value) pairs the query could be, normalised the way the pipeline stores them."""
+    m = _TYPED.match(query.strip())
+    if m and m.group(1) in id_types:
+        id_type, raw = m.group(1), m.group(2)
+        if id_types[id_type] == "phone":
+            return [(id_type, v) for v in _phones(raw, regions)]
+        res = normalise_identifier(raw, id_types[id_type])
+        return [(id_type, res.value)] if res.value else []
+    out: list[tuple[str, str]] = []
+    if "@" in query:
+        res = normalise_email(query)
+        if res.value:
+            out.append(("email", res.value))
+    if sum(c.isdigit() for c in query) >= 7:
+        out += [("phone", v) for v in _phones(query, regions)]
+    for id_type, normaliser in id_types.items():
+        if normaliser in ("exact", "lower", "compact_upper"):
+            res = normalise_identifier(query, normaliser)
+            if res.value:
+                out.append((id_type, res.value))
+    return out
+
+
+def _phones(raw: str, regions: tuple[str, ...]) -> list[str]:
+    values = []
+    for region in regions:
+        res = normalise_phone(raw, region)
+        if res.value and res.value not in values:
+            values.append(res.value)
+    return values
+
+
+def search_profiles(engine: Engine, query: str, id_types: dict[str, str],
+                    limit: int = 20) -> list[dict[str, Any]]:
+    """Profiles holding an identifier the query normalises to, else whose name matches."""
+    cands = identifier_candidates(query, id_types)
+    if cands:
+        values = ", ".join("(?, ?)" for _ in cands)
+        params: list[Any] = [x for pair in cands for x in pair]
+        hits = engine.fetch_dicts(f"""
+            SELECT p.*, i.id_type AS matched_on FROM profiles p
+            JOIN profile_identifiers i USING (profile_id)
+            WHERE (i.id_type, i.value) IN (VALUES {values})
+            ORDER BY p.records DESC LIMIT {int(limit)}
+        """, params)
+        if hits:
+            return hits
+    name = normalise_name(query)
+    key = name.key or query.strip().casefold()
+    return engine.fetch_dicts(f"""
+        SELECT p.*, 'name' AS matched_on FROM profiles p
+        WHERE p.profile_id IN (
+            SELECT rp.profile_id FROM record_values v JOIN record_profiles rp USING (rid)
+            WHERE v.role = 'trait' AND v.name = 'full_name' AND v.key = ?)
+           OR p.name ILIKE ? OR p.profile_id = ?
+        ORDER BY p.records DESC LIMIT {int(limit)}
+    """, [key, f"%{query.strip()}%", query.strip()])
+
+
+def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> ProfileView:
+    rows = engine.fetch_dicts("SELECT * FROM profiles WHERE profile_id = ?", [profile_id])
+    if not rows:
+        merged = engine.fetchone(
+            "SELECT other_profile_id FROM profile_history WHERE profile_id = ? "
+            "AND event = 'merged' ORDER BY run_id DESC LIMIT 1", [profile_id])
+        hint = f" (it was merged into {merged})" if merged else ""
+        raise NotFoundError(f"no profile {profile_id!r}{hint}")
+    q = "WHERE profile_id = ?"
+    return ProfileView(
+        profile=rows[0],
+        identifiers=engine.fetch_dicts(
+            f"SELECT id_type, value, records, first_seen, last_seen, sources, shared "
+            f"FROM profile_identifiers {q} ORDER BY id_type, last_seen DESC", [profile_id]),
+        traits=engine.fetch_dicts(
+            f"SELECT trait, value, source, observed_at FROM profile_traits {q} ORDER BY trait",
+            [profile_id]),
+        consents=engine.fetch_dicts(
+            f"SELECT purpose, status, source, observed_at FROM profile_consents {q} "
+            "ORDER BY purpose", [profile_id]),
+        timeline=engine.fetch_dicts(f"""
+            SELECT r.event_time, r.channel, r.source, r.event_type, r.amount, r.currency,
+                   r.record_key
+            FROM records r JOIN record_profiles p USING (rid) {q.replace('profile_id', 'p.profile_id')}
+            ORDER BY r.event_time NULLS LAST, r.source, r.record_key LIMIT {int(timeline_limit)}
+        """, [profile_id]),
+        history=engine.fetch_dicts(
+            f"SELECT run_id, happened_at, event, other_profile_id FROM profile_history "
+            f"WHERE profile_id = ? OR other_profile_id = ? ORDER BY run_id", [profile_id,
+                                                                            profile_id]),
+    )
