@@ -67,7 +67,9 @@ def _csv(path: Path, delimiter: str, progress: Progress) -> Iterator[Chunk]:
         parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
+            # only an empty cell is missing: "N/A", "null"… are values the cleaning stage
+            # must see (and reject as junk, with a reason)
+            null_values=[""], quoted_strings_can_be_null=True,
         ),
     )
     done_rows = 0
