@@ -76,7 +76,23 @@ def _is_valid(number: phonenumbers.PhoneNumber, region: str) -> bool:
 
 @lru_cache(maxsize=1 << 20)
 def _parse(digits: str, region: str) -> Normalised:
-    """Parse a `+?digits` string; cached because the same numbers recur across rows."""
+    """Parse a `+?digits` string; cached because the same numbers recur across rows.
+
+    `region` may list several regions (`"CN,US"`): a source that serves two countries reads a
+    national number in the first region where it is valid, before any guesswork.
+    """
+    if "," in region:
+        regions = region.split(",")
+        if not digits.startswith(("+", "00")):
+            for r in regions:
+                first = _parse_one(digits, r, retry_plus=False)
+                if first.status == "valid":
+                    return first
+        return _parse_one(digits, regions[0], retry_plus=True)
+    return _parse_one(digits, region, retry_plus=True)
+
+
+def _parse_one(digits: str, region: str, *, retry_plus: bool) -> Normalised:
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     try:
@@ -87,10 +103,10 @@ def _parse(digits: str, region: str) -> Normalised:
     if _is_valid(number, region):
         e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         return Normalised(e164, "valid", None, nsn)
-    if not digits.startswith("+"):
+    if retry_plus and not digits.startswith("+"):
         # `8613800138000` typed without `+` in a US file: a valid international reading is
         # usable but worth a look.
-        retry = _parse("+" + digits, region)
+        retry = _parse_one("+" + digits, region, retry_plus=False)
         if retry.status == "valid":
             return retry._replace(status="suspicious", reason="missing + before country code")
     possible = phonenumbers.is_possible_number_with_reason(number)
@@ -104,7 +120,8 @@ def _parse(digits: str, region: str) -> Normalised:
 def normalise_phone(
     raw: str | None, region: str = "US", *, junk: JunkFilter | None = None
 ) -> Normalised:
-    """Normalise one phone number; `region` is the default for numbers without `+`/`00`.
+    """Normalise one phone number; `region` is the default for numbers without `+`/`00`
+    (a comma-separated list tries each region in order).
 
     value = E.164 (`+8613800138000`), key = national significant number. A dropped extension
     makes the result `suspicious`; masks give `partial` (value None); placeholders give `junk`
@@ -130,7 +147,7 @@ def _normalise(raw: str, region: str, jf: JunkFilter) -> Normalised:
     if jf.is_junk_raw(s):
         return Normalised(None, "junk", f"placeholder phone {s!r}")
     if _MASK_RE.search(s):
-        key = _mask_key(s, region)
+        key = _mask_key(s, region.split(",")[0])
         if not any(c.isdigit() for c in key):
             return Normalised(None, "invalid", "masked phone with no visible digits")
         return Normalised(None, "partial", "masked phone", key)

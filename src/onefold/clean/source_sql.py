@@ -38,11 +38,11 @@ def mapped_fields(mapping: SourceMapping, config: ProjectConfig,
     for id_type, specs in mapping.identifiers.items():
         normaliser = "id." + id_types[id_type]
         for spec in specs:
-            param = cache_param(normaliser, ctx, region=mapping.phone_region)
+            param = cache_param(normaliser, ctx, region=",".join(mapping.phone_region))
             out.append(MappedField("identifier", id_type, spec, normaliser, param))
     for trait, spec in mapping.traits.items():
         kind = spec.kind or "text"
-        param = cache_param(kind, ctx, region=mapping.phone_region, formats=spec.formats)
+        param = cache_param(kind, ctx, region=",".join(mapping.phone_region), formats=spec.formats)
         out.append(MappedField("trait", trait, spec, kind, param))
     for purpose, cspec in mapping.consent.items():
         out.append(MappedField(

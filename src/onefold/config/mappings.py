@@ -100,7 +100,9 @@ class SourceMapping(_Strict):
     event_type_field: tuple[str, ...] = Field(
         default=(), description="fields holding the type; the first non-empty one wins"
     )
-    phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    phone_region: tuple[str, ...] = Field(
+        default=("US",), description="default region(s) for phones without +; tried in order"
+    )
     csv_delimiter: str = ","
     identifiers: dict[str, tuple[FieldSpec, ...]] = Field(default_factory=dict)
     traits: dict[str, FieldSpec] = Field(default_factory=dict)
@@ -123,11 +125,23 @@ class SourceMapping(_Strict):
             data["consent"] = {
                 k: ({"field": v} if isinstance(v, str) else v) for k, v in data["consent"].items()
             }
+        if isinstance(data.get("phone_region"), str):
+            data["phone_region"] = [data["phone_region"]]
         if isinstance(data.get("event_type_field"), str):
             data["event_type_field"] = [data["event_type_field"]]
         if isinstance(data.get("event_time"), str):
             data["event_time"] = {"field": data["event_time"]}
         return data
+
+    @field_validator("phone_region")
+    @classmethod
+    def _valid_regions(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        import phonenumbers
+
+        bad = [r for r in v if r not in phonenumbers.SUPPORTED_REGIONS]
+        if bad or not v:
+            raise ValueError(f"expected ISO 3166 region codes such as CN or US, got {bad or v}")
+        return v
 
     @field_validator("update_frequency")
     @classmethod
