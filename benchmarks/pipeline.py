@@ -59,7 +59,8 @@ def raw_duckdb_seconds(ws: Workspace) -> float:
             else:
                 src = f"read_text('{p}')"
                 ws.engine.execute(
-                    f"INSERT INTO _raw SELECT unnest(string_split(content, chr(10))) FROM {src}")
+                    f"INSERT INTO _raw SELECT unnest(string_split(content, chr(10))) FROM {src}"
+                )
     seconds = time.perf_counter() - t0
     ws.engine.execute("DROP TABLE _raw")
     return seconds
@@ -103,22 +104,31 @@ def main() -> None:
         table.add_row(name, f"{secs:.1f}", f"{records / secs:,.0f}")
     table.add_row("[bold]total", f"[bold]{total:.1f}", f"{records / total:,.0f}")
     console.print(table)
-    console.print(f"DuckDB raw bulk read of the same files: {raw:.1f} s → landing costs "
-                  f"{stages['load'] / raw:.1f}× the engine's raw read")
-    console.print(f"peak RSS {rss:,.0f} MB; profiles {result.profiles:,}; pairwise precision "
-                  f"{acc.precision:.4f}, recall {acc.recall:.4f}, largest profile "
-                  f"{acc.largest_profile} records")
+    console.print(
+        f"DuckDB raw bulk read of the same files: {raw:.1f} s → landing costs "
+        f"{stages['load'] / raw:.1f}× the engine's raw read"
+    )
+    console.print(
+        f"peak RSS {rss:,.0f} MB; profiles {result.profiles:,}; pairwise precision "
+        f"{acc.precision:.4f}, recall {acc.recall:.4f}, largest profile "
+        f"{acc.largest_profile} records"
+    )
     if args.json:
         out = {
-            "persons": args.persons, "records": records, "landed": landed,
+            "persons": args.persons,
+            "records": records,
+            "landed": landed,
             "seconds": round(total, 2),
             "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
             "records_per_s": {k: round(records / v) for k, v in stages.items()},
             "raw_duckdb_load_seconds": round(raw, 2),
             "load_vs_raw_ratio": round(stages["load"] / raw, 2),
-            "peak_rss_mb": round(rss), "profiles": result.profiles,
-            "precision": round(acc.precision, 5), "recall": round(acc.recall, 5),
-            "bcubed_f1": round(acc.bcubed_f1, 5), "largest_profile": acc.largest_profile,
+            "peak_rss_mb": round(rss),
+            "profiles": result.profiles,
+            "precision": round(acc.precision, 5),
+            "recall": round(acc.recall, 5),
+            "bcubed_f1": round(acc.bcubed_f1, 5),
+            "largest_profile": acc.largest_profile,
         }
         sys.stdout.write(orjson.dumps(out).decode() + "\n")
 

@@ -27,17 +27,26 @@ HEAD = "order,uid,email,phone,device,name,at\n"
 
 
 def profile_of(ws: Workspace) -> dict[tuple[str, str], str]:
-    return {(r["source"], r["record_key"]): r["profile_id"]
-            for r in ws.query("SELECT source, record_key, profile_id FROM record_profiles")}
+    return {
+        (r["source"], r["record_key"]): r["profile_id"]
+        for r in ws.query("SELECT source, record_key, profile_id FROM record_profiles")
+    }
 
 
 def test_records_join_across_sources_through_normalised_identifiers(workspace, add_source):
-    add_source("shop", SHOP, "shop.csv", HEAD +
-               "o1,u-1,Ann.Lee@Mail.com,+86 138 0013 8000,,Ann Lee,2024-01-01\n"
-               "o2,,ann.lee@mail.com ,,,,2024-02-01\n")
-    add_source("pos", POS, "pos.csv", "receipt,card,phone\n"
-               "r1,LC 1111 2222 33,0086-13800138000\n"
-               "r2,lc1111222233,\n")
+    add_source(
+        "shop",
+        SHOP,
+        "shop.csv",
+        HEAD + "o1,u-1,Ann.Lee@Mail.com,+86 138 0013 8000,,Ann Lee,2024-01-01\n"
+        "o2,,ann.lee@mail.com ,,,,2024-02-01\n",
+    )
+    add_source(
+        "pos",
+        POS,
+        "pos.csv",
+        "receipt,card,phone\nr1,LC 1111 2222 33,0086-13800138000\nr2,lc1111222233,\n",
+    )
     workspace.load()
     workspace.resolve()
     links = profile_of(workspace)
@@ -48,10 +57,14 @@ def test_records_join_across_sources_through_normalised_identifiers(workspace, a
 
 
 def test_family_email_does_not_glue_two_accounts(workspace, add_source):
-    add_source("shop", SHOP, "shop.csv", HEAD +
-               "o1,u-1,family@mail.com,+14155550101,,Ann Lee,2024-01-01\n"
-               "o2,u-2,family@mail.com,+14155550102,,Bob Lee,2024-01-02\n"
-               "o3,u-1,,+14155550101,,Ann Lee,2024-01-03\n")
+    add_source(
+        "shop",
+        SHOP,
+        "shop.csv",
+        HEAD + "o1,u-1,family@mail.com,+14155550101,,Ann Lee,2024-01-01\n"
+        "o2,u-2,family@mail.com,+14155550102,,Bob Lee,2024-01-02\n"
+        "o3,u-1,,+14155550101,,Ann Lee,2024-01-03\n",
+    )
     workspace.load()
     workspace.resolve()
     links = profile_of(workspace)
@@ -67,14 +80,20 @@ def test_store_tablet_is_a_hub(workspace, add_source):
     workspace.load()
     workspace.resolve()
     assert len(set(profile_of(workspace).values())) == 5
-    [hub] = workspace.query("SELECT value, distinct_values FROM hub_values "
-                            "WHERE id_type = 'device_id' AND shared_with_type = 'user_id'")
+    [hub] = workspace.query(
+        "SELECT value, distinct_values FROM hub_values "
+        "WHERE id_type = 'device_id' AND shared_with_type = 'user_id'"
+    )
     assert hub == {"value": "demo-tablet", "distinct_values": 5}
 
 
 def test_recycled_phone_seen_with_two_loyalty_cards_links_neither(workspace, add_source):
-    add_source("pos", POS, "pos.csv", "receipt,card,phone\n"
-               "r1,LC1,13912345678\nr2,LC2,13912345678\nr3,LC1,\n")
+    add_source(
+        "pos",
+        POS,
+        "pos.csv",
+        "receipt,card,phone\nr1,LC1,13912345678\nr2,LC2,13912345678\nr3,LC1,\n",
+    )
     workspace.load()
     workspace.resolve()
     links = profile_of(workspace)
@@ -83,11 +102,15 @@ def test_recycled_phone_seen_with_two_loyalty_cards_links_neither(workspace, add
 
 
 def test_junk_values_never_link(workspace, add_source):
-    add_source("shop", SHOP, "shop.csv", HEAD +
-               "o1,,test@test.com,13800000000,,A,2024-01-01\n"
-               "o2,,test@test.com,13800000000,,B,2024-01-01\n"
-               "o3,N/A,,,,C,2024-01-01\n"
-               "o4,N/A,,,,D,2024-01-01\n")
+    add_source(
+        "shop",
+        SHOP,
+        "shop.csv",
+        HEAD + "o1,,test@test.com,13800000000,,A,2024-01-01\n"
+        "o2,,test@test.com,13800000000,,B,2024-01-01\n"
+        "o3,N/A,,,,C,2024-01-01\n"
+        "o4,N/A,,,,D,2024-01-01\n",
+    )
     workspace.load()
     workspace.resolve()
     assert len(set(profile_of(workspace).values())) == 4
@@ -104,9 +127,13 @@ def test_a_user_with_many_emails_keeps_their_account(workspace, add_source):
 
 
 def test_profile_ids_are_stable_and_merges_keep_the_older_id(workspace, add_source):
-    path = add_source("shop", SHOP, "shop.csv", HEAD +
-                      "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
-                      "o2,,bob@mail.com,+14155550102,,Bob,2024-01-02\n")
+    path = add_source(
+        "shop",
+        SHOP,
+        "shop.csv",
+        HEAD + "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
+        "o2,,bob@mail.com,+14155550102,,Bob,2024-01-02\n",
+    )
     workspace.load()
     workspace.resolve()
     before = profile_of(workspace)
@@ -122,8 +149,9 @@ def test_profile_ids_are_stable_and_merges_keep_the_older_id(workspace, add_sour
     assert len(set(after.values())) == 1
     survivor = after[("shop", "o1")]
     assert survivor in set(before.values())
-    merged = workspace.query("SELECT profile_id, other_profile_id FROM profile_history "
-                             "WHERE event = 'merged'")
+    merged = workspace.query(
+        "SELECT profile_id, other_profile_id FROM profile_history WHERE event = 'merged'"
+    )
     assert len(merged) == 1 and merged[0]["other_profile_id"] == survivor
 
 
@@ -144,20 +172,27 @@ def test_fresh_workspace_with_same_data_gets_same_ids(tmp_path, add_source, work
 
 
 def test_split_gets_new_id_with_lineage(workspace, add_source):
-    path = add_source("shop", SHOP, "shop.csv", HEAD +
-                      "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
-                      "o2,,ann@mail.com,+14155550102,,Ann,2024-01-02\n")
+    path = add_source(
+        "shop",
+        SHOP,
+        "shop.csv",
+        HEAD + "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
+        "o2,,ann@mail.com,+14155550102,,Ann,2024-01-02\n",
+    )
     workspace.load()
     workspace.resolve()
     [old] = set(profile_of(workspace).values())
     # the shared email is corrected in the source: o2 now belongs to someone else
-    path.write_text(HEAD + "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
-                    "o2,,zed@mail.com,+14155550102,,Zed,2024-01-02\n")
+    path.write_text(
+        HEAD + "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
+        "o2,,zed@mail.com,+14155550102,,Zed,2024-01-02\n"
+    )
     workspace.load()
     workspace.resolve()
     links = profile_of(workspace)
     assert links[("shop", "o1")] == old
     assert links[("shop", "o2")] != old
-    split = workspace.query("SELECT profile_id, other_profile_id FROM profile_history "
-                            "WHERE event = 'split'")
+    split = workspace.query(
+        "SELECT profile_id, other_profile_id FROM profile_history WHERE event = 'split'"
+    )
     assert split == [{"profile_id": links[("shop", "o2")], "other_profile_id": old}]

@@ -22,9 +22,11 @@ identifiers: {email: email, phone: mobile}
 traits: {full_name: name}
 """
 
-ROWS = "id,name,email,mobile,modified\n" \
-       "1,Ann Lee,ann@lee.net,(415) 555-2671,2024-01-01T00:00:00Z\n" \
-       "2,Bo Chen,bo@chen.net,,2024-01-02T00:00:00Z\n"
+ROWS = (
+    "id,name,email,mobile,modified\n"
+    "1,Ann Lee,ann@lee.net,(415) 555-2671,2024-01-01T00:00:00Z\n"
+    "2,Bo Chen,bo@chen.net,,2024-01-02T00:00:00Z\n"
+)
 
 
 def landed(ws: Workspace) -> list[dict[str, object]]:
@@ -68,7 +70,8 @@ def test_lineage_names_file_row_and_load(workspace: Workspace, add_source) -> No
 def test_glob_loads_every_matching_file(workspace: Workspace, add_source) -> None:
     add_source("crm", CRM, "crm_1.csv", ROWS)
     (workspace.root / "data" / "crm_2.csv").write_text(
-        "id,name,email,mobile,modified\n3,Cy Wu,cy@wu.net,,2024-02-01T00:00:00Z\n")
+        "id,name,email,mobile,modified\n3,Cy Wu,cy@wu.net,,2024-02-01T00:00:00Z\n"
+    )
     results = workspace.load()
     assert [r.file for r in results] == ["data/crm_1.csv", "data/crm_2.csv"]
     assert sum(r.rows_new for r in results) == 3
@@ -106,8 +109,9 @@ def test_csv_row_with_wrong_column_count_is_kept(workspace: Workspace, add_sourc
 
 def test_parquet_json_and_xlsx_sources(workspace: Workspace, add_source, tmp_path: Path) -> None:
     data = workspace.root / "data"
-    pq.write_table(pa.table({"id": ["p1", "p2"], "email": ["p1@x.io", "p2@x.io"]}),
-                   data / "s.parquet")
+    pq.write_table(
+        pa.table({"id": ["p1", "p2"], "email": ["p1@x.io", "p2@x.io"]}), data / "s.parquet"
+    )
     (data / "s.json").write_text(json.dumps([{"id": "j1", "email": "j1@x.io"}]))
     wb = Workbook()
     ws = wb.active
@@ -118,7 +122,8 @@ def test_parquet_json_and_xlsx_sources(workspace: Workspace, add_source, tmp_pat
     for fmt in ("parquet", "json", "xlsx"):
         (workspace.root / "sources" / f"s_{fmt}.yml").write_text(
             f"name: s_{fmt}\npath: data/s.{fmt}\nformat: {fmt}\nchannel: online\n"
-            "record_key: id\nidentifiers: {email: email}\n")
+            "record_key: id\nidentifiers: {email: email}\n"
+        )
     results = {r.source: r.rows_new for r in workspace.load()}
     assert results == {"s_json": 1, "s_parquet": 2, "s_xlsx": 1}
     workspace.resolve()

@@ -28,8 +28,11 @@ def test_missing_and_wrong_keys_are_all_named(tmp_path: Path) -> None:
 
 
 def test_unknown_identifier_type_lists_known_types(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.yml", "name: s\npath: x.csv\nformat: csv\nchannel: online\n"
-                 "record_key: id\nidentifiers: {emial: e}\n")
+    path = write(
+        tmp_path / "s.yml",
+        "name: s\npath: x.csv\nformat: csv\nchannel: online\n"
+        "record_key: id\nidentifiers: {emial: e}\n",
+    )
     with pytest.raises(ConfigError, match=r"identifiers.emial: unknown identifier type.*email"):
         load_mapping(path, {"email", "phone"})
 
@@ -41,8 +44,11 @@ def test_invalid_yaml_names_line(tmp_path: Path) -> None:
 
 
 def test_bad_field_path_and_frequency(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.yml", "name: s\npath: x.csv\nformat: csv\nchannel: online\n"
-                 "record_key: id\nupdate_frequency: sometimes\ntraits: {city: 'a..b'}\n")
+    path = write(
+        tmp_path / "s.yml",
+        "name: s\npath: x.csv\nformat: csv\nchannel: online\n"
+        "record_key: id\nupdate_frequency: sometimes\ntraits: {city: 'a..b'}\n",
+    )
     with pytest.raises(ConfigError) as err:
         load_mapping(path)
     assert "update_frequency" in str(err.value)
@@ -67,8 +73,10 @@ def test_all_broken_mappings_reported_together(tmp_path: Path) -> None:
 
 def test_unknown_source_suggests_the_close_one(tmp_path: Path) -> None:
     ws = Workspace.init(tmp_path / "ws")
-    write(ws.root / "sources" / "crm.yml", "name: crm\npath: x.csv\nformat: csv\n"
-          "channel: offline\nrecord_key: id\n")
+    write(
+        ws.root / "sources" / "crm.yml",
+        "name: crm\npath: x.csv\nformat: csv\nchannel: offline\nrecord_key: id\n",
+    )
     with pytest.raises(ConfigError, match="Did you mean 'crm'"):
         ws.load(["crn"])
     with pytest.raises(ConfigError, match="no file matches"):

@@ -43,17 +43,24 @@ def run(root: Path = Path("demo-workspace"), persons: int = PERSONS) -> None:
             result = ws.resolve(progress=report)
         console.print(inventory_table(ws.sources()))
         acc = score_against_truth(ws.engine, summary.ground_truth)
-        console.print(table([{
-            "records landed": sum(r.rows_new for r in loads),
-            "rejected values": result.clean.rejects,
-            "identifiers": result.graph.nodes,
-            "shared hub values": result.graph.hubs,
-            "profiles": result.profiles,
-            "true persons": acc.persons,
-            "pairwise precision": f"{acc.precision:.4f}",
-            "pairwise recall": f"{acc.recall:.4f}",
-            "B-cubed F1": f"{acc.bcubed_f1:.4f}",
-        }], title="summary (scored against the generator's ground truth)"))
+        console.print(
+            table(
+                [
+                    {
+                        "records landed": sum(r.rows_new for r in loads),
+                        "rejected values": result.clean.rejects,
+                        "identifiers": result.graph.nodes,
+                        "shared hub values": result.graph.hubs,
+                        "profiles": result.profiles,
+                        "true persons": acc.persons,
+                        "pairwise precision": f"{acc.precision:.4f}",
+                        "pairwise recall": f"{acc.recall:.4f}",
+                        "B-cubed F1": f"{acc.bcubed_f1:.4f}",
+                    }
+                ],
+                title="summary (scored against the generator's ground truth)",
+            )
+        )
         best = ws.query("""
             SELECT profile_id FROM profiles
             ORDER BY source_count DESC, records DESC, profile_id LIMIT 3

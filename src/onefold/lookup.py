@@ -26,8 +26,9 @@ class ProfileView:
     history: list[dict[str, Any]]
 
 
-def identifier_candidates(query: str, id_types: dict[str, str],
-                          regions: tuple[str, ...] = ("US", "CN")) -> list[tuple[str, str]]:
+def identifier_candidates(
+    query: str, id_types: dict[str, str], regions: tuple[str, ...] = ("US", "CN")
+) -> list[tuple[str, str]]:
     """(type, value) pairs the query could be, normalised the way the pipeline stores them."""
     m = _TYPED.match(query.strip())
     if m and m.group(1) in id_types:
@@ -60,31 +61,38 @@ def _phones(raw: str, regions: tuple[str, ...]) -> list[str]:
     return values
 
 
-def search_profiles(engine: Engine, query: str, id_types: dict[str, str],
-                    limit: int = 20) -> list[dict[str, Any]]:
+def search_profiles(
+    engine: Engine, query: str, id_types: dict[str, str], limit: int = 20
+) -> list[dict[str, Any]]:
     """Profiles holding an identifier the query normalises to, else whose name matches."""
     cands = identifier_candidates(query, id_types)
     if cands:
         values = ", ".join("(?, ?)" for _ in cands)
         params: list[Any] = [x for pair in cands for x in pair]
-        hits = engine.fetch_dicts(f"""
+        hits = engine.fetch_dicts(
+            f"""
             SELECT p.*, i.id_type AS matched_on FROM profiles p
             JOIN profile_identifiers i USING (profile_id)
             WHERE (i.id_type, i.value) IN (VALUES {values})
             ORDER BY p.records DESC LIMIT {int(limit)}
-        """, params)
+        """,
+            params,
+        )
         if hits:
             return hits
     name = normalise_name(query)
     key = name.key or query.strip().casefold()
-    return engine.fetch_dicts(f"""
+    return engine.fetch_dicts(
+        f"""
         SELECT p.*, 'name' AS matched_on FROM profiles p
         WHERE p.profile_id IN (
             SELECT rp.profile_id FROM record_values v JOIN record_profiles rp USING (rid)
             WHERE v.role = 'trait' AND v.name = 'full_name' AND v.key = ?)
            OR p.name ILIKE ? OR p.profile_id = ?
         ORDER BY p.records DESC LIMIT {int(limit)}
-    """, [key, f"%{query.strip()}%", query.strip()])
+    """,
+        [key, f"%{query.strip()}%", query.strip()],
+    )
 
 
 def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> ProfileView:
@@ -92,7 +100,9 @@ def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> 
     if not rows:
         merged = engine.fetchone(
             "SELECT other_profile_id FROM profile_history WHERE profile_id = ? "
-            "AND event = 'merged' ORDER BY run_id DESC LIMIT 1", [profile_id])
+            "AND event = 'merged' ORDER BY run_id DESC LIMIT 1",
+            [profile_id],
+        )
         hint = f" (it was merged into {merged})" if merged else ""
         raise NotFoundError(f"no profile {profile_id!r}{hint}")
     q = "WHERE profile_id = ?"
@@ -100,21 +110,30 @@ def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> 
         profile=rows[0],
         identifiers=engine.fetch_dicts(
             f"SELECT id_type, value, records, first_seen, last_seen, sources, shared "
-            f"FROM profile_identifiers {q} ORDER BY id_type, last_seen DESC", [profile_id]),
+            f"FROM profile_identifiers {q} ORDER BY id_type, last_seen DESC",
+            [profile_id],
+        ),
         traits=engine.fetch_dicts(
             f"SELECT trait, value, source, observed_at FROM profile_traits {q} ORDER BY trait",
-            [profile_id]),
+            [profile_id],
+        ),
         consents=engine.fetch_dicts(
             f"SELECT purpose, status, source, observed_at FROM profile_consents {q} "
-            "ORDER BY purpose", [profile_id]),
-        timeline=engine.fetch_dicts(f"""
+            "ORDER BY purpose",
+            [profile_id],
+        ),
+        timeline=engine.fetch_dicts(
+            f"""
             SELECT r.event_time, r.channel, r.source, r.event_type, r.amount, r.currency,
                    r.record_key
-            FROM records r JOIN record_profiles p USING (rid) {q.replace('profile_id', 'p.profile_id')}
+            FROM records r JOIN record_profiles p USING (rid) WHERE p.profile_id = ?
             ORDER BY r.event_time NULLS LAST, r.source, r.record_key LIMIT {int(timeline_limit)}
-        """, [profile_id]),
+        """,
+            [profile_id],
+        ),
         history=engine.fetch_dicts(
-            f"SELECT run_id, happened_at, event, other_profile_id FROM profile_history "
-            f"WHERE profile_id = ? OR other_profile_id = ? ORDER BY run_id", [profile_id,
-                                                                            profile_id]),
+            "SELECT run_id, happened_at, event, other_profile_id FROM profile_history "
+            "WHERE profile_id = ? OR other_profile_id = ? ORDER BY run_id",
+            [profile_id, profile_id],
+        ),
     )

@@ -73,8 +73,9 @@ class Workspace:
         (path / "sources").mkdir(exist_ok=True)
         cfg = path / CONFIG_FILE
         if not cfg.exists():
-            cfg.write_text(DEFAULT_CONFIG_YAML.format(name=name or path.resolve().name),
-                           encoding="utf-8")
+            cfg.write_text(
+                DEFAULT_CONFIG_YAML.format(name=name or path.resolve().name), encoding="utf-8"
+            )
         return cls(path)
 
     def close(self) -> None:
@@ -83,16 +84,18 @@ class Workspace:
     def __enter__(self) -> Workspace:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # -- configuration -----------------------------------------------------------------------
     @property
     def mappings(self) -> dict[str, SourceMapping]:
         """Every source mapping, validated together (all problems reported at once)."""
-        return load_mappings(self.root / self.config.sources_dir,
-                             set(self.config.identity.id_types))
+        return load_mappings(
+            self.root / self.config.sources_dir, set(self.config.identity.id_types)
+        )
 
     def _select(self, names: list[str] | None) -> dict[str, SourceMapping]:
         mappings = self.mappings
@@ -104,24 +107,28 @@ class Workspace:
         return {n: mappings[n] for n in names}
 
     # -- stages ------------------------------------------------------------------------------
-    def load(self, sources: list[str] | None = None, *,
-             progress: ProgressFn | None = None) -> list[LoadResult]:
+    def load(
+        self, sources: list[str] | None = None, *, progress: ProgressFn | None = None
+    ) -> list[LoadResult]:
         """Land every file of the given sources (default: all). Idempotent per row content."""
         results = []
         for name, mapping in self._select(sources).items():
             files = mapping.files(self.root)
             if not files:
                 raise ConfigError(
-                    f"sources/{name}.yml: path: no file matches {mapping.path!r} "
-                    f"under {self.root}"
+                    f"sources/{name}.yml: path: no file matches {mapping.path!r} under {self.root}"
                 )
             for path in files:
-                shown = str(path.relative_to(self.root)) if path.is_relative_to(self.root) \
+                shown = (
+                    str(path.relative_to(self.root))
+                    if path.is_relative_to(self.root)
                     else str(path)
+                )
                 size = max(path.stat().st_size, 1)
                 label = f"load {name}: {shown}"
-                cb = (lambda done, lab=label, sz=size: progress(lab, done, sz)) if progress \
-                    else None
+                cb = (
+                    (lambda done, lab=label, sz=size: progress(lab, done, sz)) if progress else None
+                )
                 result = land_file(self.engine, mapping, path, shown, cb)
                 self.engine.execute(landing_rejects_sql(mapping, result.load_id))
                 results.append(result)
@@ -162,7 +169,9 @@ class Workspace:
         return self.engine.fetch_dicts(
             f"SELECT stage, source, file, row_number, record_key, field, raw_value, status, "
             f"reason FROM rejects {where} ORDER BY source, file, row_number, field "
-            f"LIMIT {int(limit)}", params)
+            f"LIMIT {int(limit)}",
+            params,
+        )
 
     def quality(self) -> dict[str, Any]:
         return quality_report(self.engine)
@@ -195,8 +204,14 @@ class Workspace:
 
 def _stats(r: ResolveResult) -> dict[str, Any]:
     return {
-        "records": r.clean.records, "rejects": r.clean.rejects, "nodes": r.graph.nodes,
-        "hubs": r.graph.hubs, "iterations": r.graph.iterations, "profiles": r.profiles,
-        "created": r.ids.created, "merged": r.ids.merged, "split": r.ids.split,
+        "records": r.clean.records,
+        "rejects": r.clean.rejects,
+        "nodes": r.graph.nodes,
+        "hubs": r.graph.hubs,
+        "iterations": r.graph.iterations,
+        "profiles": r.profiles,
+        "created": r.ids.created,
+        "merged": r.ids.merged,
+        "split": r.ids.split,
         "seconds": r.seconds,
     }

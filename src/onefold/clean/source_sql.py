@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from onefold.clean.value_cache import SQL_NORMALISERS, CleaningContext, cache_param
+from onefold.clean.value_cache import CleaningContext, cache_param
 from onefold.config.mappings import FieldSpec, SourceMapping
 from onefold.config.settings import ProjectConfig
 
@@ -31,8 +31,9 @@ class MappedField:
     revoked: tuple[str, ...] = ()
 
 
-def mapped_fields(mapping: SourceMapping, config: ProjectConfig,
-                  ctx: CleaningContext) -> list[MappedField]:
+def mapped_fields(
+    mapping: SourceMapping, config: ProjectConfig, ctx: CleaningContext
+) -> list[MappedField]:
     id_types = config.identity.id_types
     out: list[MappedField] = []
     for id_type, specs in mapping.identifiers.items():
@@ -45,11 +46,17 @@ def mapped_fields(mapping: SourceMapping, config: ProjectConfig,
         param = cache_param(kind, ctx, region=",".join(mapping.phone_region), formats=spec.formats)
         out.append(MappedField("trait", trait, spec, kind, param))
     for purpose, cspec in mapping.consent.items():
-        out.append(MappedField(
-            "consent", purpose, FieldSpec(field=cspec.field), "consent", "",
-            tuple(v.lower() for v in cspec.granted_values),
-            tuple(v.lower() for v in cspec.revoked_values),
-        ))
+        out.append(
+            MappedField(
+                "consent",
+                purpose,
+                FieldSpec(field=cspec.field),
+                "consent",
+                "",
+                tuple(v.lower() for v in cspec.granted_values),
+                tuple(v.lower() for v in cspec.revoked_values),
+            )
+        )
     return out
 
 
@@ -62,21 +69,28 @@ def _sql_value(f: MappedField, junk: tuple[str, ...], x: str) -> tuple[str, str,
     junk_test = f"lower(trim({x})) IN {_in_list(junk)}"
     if f.normaliser == "consent":
         low = f"lower(trim({x}))"
-        value = (f"CASE WHEN {low} IN {_in_list(f.granted)} THEN 'granted' "
-                 f"WHEN {low} IN {_in_list(f.revoked)} THEN 'revoked' END")
+        value = (
+            f"CASE WHEN {low} IN {_in_list(f.granted)} THEN 'granted' "
+            f"WHEN {low} IN {_in_list(f.revoked)} THEN 'revoked' END"
+        )
         status = f"CASE WHEN {value} IS NULL THEN 'invalid' ELSE 'valid' END"
         allowed = f"granted: {', '.join(f.granted)}; revoked: {', '.join(f.revoked)}"
-        reason = f"CASE WHEN {value} IS NULL THEN {lit('not a recognised consent value (' + allowed + ')')} END"
+        message = lit(f"not a recognised consent value ({allowed})")
+        reason = f"CASE WHEN {value} IS NULL THEN {message} END"
         return value, status, reason
     if f.normaliser == "text":
-        return (f"CASE WHEN {junk_test} THEN NULL ELSE trim({x}) END",
-                f"CASE WHEN {junk_test} THEN 'junk' ELSE 'valid' END",
-                f"CASE WHEN {junk_test} THEN 'junk value' END")
+        return (
+            f"CASE WHEN {junk_test} THEN NULL ELSE trim({x}) END",
+            f"CASE WHEN {junk_test} THEN 'junk' ELSE 'valid' END",
+            f"CASE WHEN {junk_test} THEN 'junk value' END",
+        )
     if f.normaliser == "number":
         num = f"TRY_CAST(trim({x}) AS DOUBLE)"
-        return (f"{num}::VARCHAR",
-                f"CASE WHEN {num} IS NULL THEN 'invalid' ELSE 'valid' END",
-                f"CASE WHEN {num} IS NULL THEN 'not a number' END")
+        return (
+            f"{num}::VARCHAR",
+            f"CASE WHEN {num} IS NULL THEN 'invalid' ELSE 'valid' END",
+            f"CASE WHEN {num} IS NULL THEN 'not a number' END",
+        )
     return "NULL", "NULL", "NULL"
 
 
@@ -100,14 +114,15 @@ class SourceSQL:
     rejects: tuple[str, ...]
 
 
-def source_sql(mapping: SourceMapping, fields: list[MappedField], junk: tuple[str, ...],
-               rid_base: int) -> SourceSQL:
+def source_sql(
+    mapping: SourceMapping, fields: list[MappedField], junk: tuple[str, ...], rid_base: int
+) -> SourceSQL:
     """SQL for one source: extract current versions, then records and long field values."""
     meta: list[tuple[str, str]] = []  # (alias, path)
     if mapping.event_time:
         meta.append(("t", mapping.event_time.field))
-    for i, f in enumerate(mapping.event_type_field):
-        meta.append((f"et{i}", f))
+    for i, type_path in enumerate(mapping.event_type_field):
+        meta.append((f"et{i}", type_path))
     if mapping.order:
         meta.append(("amount", mapping.order.amount))
         if mapping.order.currency:
@@ -132,28 +147,31 @@ def source_sql(mapping: SourceMapping, fields: list[MappedField], junk: tuple[st
     if mapping.event_type:
         etype = lit(mapping.event_type)
     elif mapping.event_type_field:
-        etype = "coalesce(" + ", ".join(col(f"et{i}") for i in
-                                         range(len(mapping.event_type_field))) + ", NULL)"
+        etype = (
+            "coalesce("
+            + ", ".join(col(f"et{i}") for i in range(len(mapping.event_type_field)))
+            + ", NULL)"
+        )
     else:
         etype = "NULL"
     formats = mapping.event_time.formats if mapping.event_time else ()
     records = f"""
         INSERT INTO records
         SELECT rid, {lit(mapping.name)}, record_key, {lit(mapping.channel)}, load_id, file,
-               row_number, loaded_at, {col('t')} AS event_time_raw,
-               {event_time_sql(col('t'), formats)} AS event_time,
+               row_number, loaded_at, {col("t")} AS event_time_raw,
+               {event_time_sql(col("t"), formats)} AS event_time,
                {etype} AS event_type,
-               TRY_CAST({col('amount')} AS DOUBLE) AS amount,
-               upper({col('currency')}) AS currency
+               TRY_CAST({col("amount")} AS DOUBLE) AS amount,
+               upper({col("currency")}) AS currency
         FROM _src
     """
     parts = []
-    for i, f in enumerate(fields, start=len(meta) + 1):
+    for i, mf in enumerate(fields, start=len(meta) + 1):
         x = f"j[{i}]"
-        value, status, reason = _sql_value(f, junk, x)
+        value, status, reason = _sql_value(mf, junk, x)
         parts.append(
-            f"SELECT rid, {lit(f.role)}, {lit(f.name)}, {lit(f.spec.field)}, {x}, "
-            f"{lit(f.normaliser)}, {lit(f.param)}, {value}, {status}, {reason} "
+            f"SELECT rid, {lit(mf.role)}, {lit(mf.name)}, {lit(mf.spec.field)}, {x}, "
+            f"{lit(mf.normaliser)}, {lit(mf.param)}, {value}, {status}, {reason} "
             f"FROM _src WHERE {x} IS NOT NULL AND trim({x}) <> ''"
         )
     field_values = ("INSERT INTO field_values " + " UNION ALL ".join(parts)) if parts else ""
@@ -172,10 +190,10 @@ def source_sql(mapping: SourceMapping, fields: list[MappedField], junk: tuple[st
         rejects.append(f"""
             INSERT INTO rejects
             SELECT 'clean', r.source, r.record_key, r.load_id, r.file, r.row_number,
-                   {lit(mapping.order.amount)}, s.j[{idx['amount']}], 'invalid',
+                   {lit(mapping.order.amount)}, s.j[{idx["amount"]}], 'invalid',
                    'order amount: not a number', now()
             FROM records r JOIN _src s USING (rid)
             WHERE r.source = {lit(mapping.name)} AND r.amount IS NULL
-              AND nullif(trim(s.j[{idx['amount']}]), '') IS NOT NULL
+              AND nullif(trim(s.j[{idx["amount"]}]), '') IS NOT NULL
         """)
     return SourceSQL(extract, records, field_values, tuple(rejects))

@@ -42,8 +42,9 @@ LANDING_REJECTS = """
 def landing_rejects_sql(mapping: SourceMapping, load_id: int | None = None) -> str:
     """Rows that could not be parsed or have no record key, as rejects of the landing stage."""
     only_load = f"AND load_id = {int(load_id)}" if load_id is not None else ""
-    return LANDING_REJECTS.format(key_field=lit(mapping.record_key), source=lit(mapping.name),
-                                  only_load=only_load)
+    return LANDING_REJECTS.format(
+        key_field=lit(mapping.record_key), source=lit(mapping.name), only_load=only_load
+    )
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ def run_clean(
     """
     report = progress or (lambda _s, _d, _t: None)
     ctx = CleaningContext(config.junk_values, config.identity.canonicalise_email_providers)
-    junk = tuple(sorted({v.casefold() for v in BUILTIN_JUNK} |
-                        {v.casefold() for v in config.junk_values}))
+    junk = tuple(
+        sorted({v.casefold() for v in BUILTIN_JUNK} | {v.casefold() for v in config.junk_values})
+    )
     engine.run_script(TABLES, step="clean: create tables")
     engine.execute("DELETE FROM rejects WHERE stage IN ('landing', 'clean')")
     rid_base = 0
@@ -89,13 +91,16 @@ def run_clean(
     engine.execute("DROP TABLE IF EXISTS _src")
 
     sql_only = "(" + ", ".join(lit(n) for n in sorted(SQL_NORMALISERS | {"consent"})) + ")"
-    engine.execute(f"""
+    engine.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE _pending AS
         SELECT DISTINCT normaliser, param, raw FROM field_values f
         WHERE normaliser NOT IN {sql_only}
           AND NOT EXISTS (SELECT 1 FROM normalised_values n WHERE n.normaliser = f.normaliser
                           AND n.param = f.param AND n.raw = f.raw)
-    """, step="clean: find new values")
+    """,
+        step="clean: find new values",
+    )
     total = int(engine.fetchone("SELECT count(*) FROM _pending"))
     done = 0
 
@@ -108,7 +113,8 @@ def run_clean(
     normalised = normalise_pending(engine, "SELECT * FROM _pending", ctx, tick)
     engine.execute("DROP TABLE _pending")
 
-    engine.execute("""
+    engine.execute(
+        """
         CREATE OR REPLACE TABLE record_values AS
         SELECT f.rid, f.role, f.name, f.field, f.raw,
                CASE WHEN f.status IS NOT NULL THEN f.value ELSE n.value END AS value,
@@ -118,20 +124,24 @@ def run_clean(
         FROM field_values f
         LEFT JOIN normalised_values n
           ON n.normaliser = f.normaliser AND n.param = f.param AND n.raw = f.raw
-    """, step="clean: join normalised values")
+    """,
+        step="clean: join normalised values",
+    )
     engine.execute("DROP TABLE field_values")
-    engine.execute("""
+    engine.execute(
+        """
         INSERT INTO rejects
         SELECT 'clean', r.source, r.record_key, r.load_id, r.file, r.row_number, v.field, v.raw,
                v.status, v.role || ' ' || v.name || ': ' || coalesce(v.reason, v.status), now()
         FROM record_values v JOIN records r USING (rid)
         WHERE v.status IN ('invalid', 'junk')
-    """, step="clean: rejects")
+    """,
+        step="clean: rejects",
+    )
     counts = engine.fetchall("""
         SELECT (SELECT count(*) FROM records), count(*),
                count(*) FILTER (WHERE status = 'suspicious'),
                (SELECT count(*) FROM rejects)
         FROM record_values
     """)[0]
-    return CleanResult(int(counts[0]), int(counts[1]), normalised, int(counts[3]),
-                       int(counts[2]))
+    return CleanResult(int(counts[0]), int(counts[1]), normalised, int(counts[3]), int(counts[2]))

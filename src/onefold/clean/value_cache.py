@@ -42,8 +42,9 @@ class CleaningContext:
         return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def cache_param(normaliser: str, ctx: CleaningContext, *, region: str = "",
-                formats: tuple[str, ...] = ()) -> str:
+def cache_param(
+    normaliser: str, ctx: CleaningContext, *, region: str = "", formats: tuple[str, ...] = ()
+) -> str:
     """The cache key's `param`: everything besides `raw` that the answer depends on."""
     if normaliser.endswith("phone"):
         return f"{region}|{ctx.fingerprint}"
@@ -52,17 +53,22 @@ def cache_param(normaliser: str, ctx: CleaningContext, *, region: str = "",
     return ctx.fingerprint
 
 
-def _function(normaliser: str, param: str, ctx: CleaningContext,
-              junk: JunkFilter) -> Callable[[str], Normalised]:
+def _function(
+    normaliser: str, param: str, ctx: CleaningContext, junk: JunkFilter
+) -> Callable[[str], Normalised]:
     region = param.split("|", 1)[0]
     if normaliser.startswith("id."):
         return partial(
-            normalise_identifier, normaliser=normaliser[3:], region=region or "US", junk=junk,
+            normalise_identifier,
+            normaliser=normaliser[3:],
+            region=region or "US",
+            junk=junk,
             canonicalise_email_providers=ctx.canonicalise_email_providers,
         )
     if normaliser == "email":
-        return partial(normalise_email, canonicalise_provider=ctx.canonicalise_email_providers,
-                       junk=junk)
+        return partial(
+            normalise_email, canonicalise_provider=ctx.canonicalise_email_providers, junk=junk
+        )
     if normaliser == "phone":
         return partial(normalise_phone, region=region or "US", junk=junk)
     if normaliser == "name":
@@ -76,39 +82,52 @@ def _function(normaliser: str, param: str, ctx: CleaningContext,
     raise ValueError(f"unknown normaliser {normaliser!r}")
 
 
-def normalise_pending(engine: Engine, pending_sql: str, ctx: CleaningContext,
-                      progress: Callable[[int], None] | None = None) -> int:
+def normalise_pending(
+    engine: Engine,
+    pending_sql: str,
+    ctx: CleaningContext,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Normalise every distinct value `pending_sql` returns and append to normalised_values.
 
     `pending_sql` must return (normaliser, param, raw) rows not yet in the cache.
     """
     junk = JunkFilter(ctx.junk_values)
-    groups = engine.fetchall(f"SELECT normaliser, param, count(*) FROM ({pending_sql}) "
-                             "GROUP BY ALL ORDER BY ALL")
+    groups = engine.fetchall(
+        f"SELECT normaliser, param, count(*) FROM ({pending_sql}) GROUP BY ALL ORDER BY ALL"
+    )
     done = 0
     for normaliser, param, _count in groups:
         fn = _function(normaliser, param, ctx, junk)
-        raws = engine.fetch_arrow(
-            f"SELECT raw FROM ({pending_sql}) WHERE normaliser = ? AND param = ?",
-            [normaliser, param],
-        ).column("raw").to_pylist()
+        raws = (
+            engine.fetch_arrow(
+                f"SELECT raw FROM ({pending_sql}) WHERE normaliser = ? AND param = ?",
+                [normaliser, param],
+            )
+            .column("raw")
+            .to_pylist()
+        )
         for start in range(0, len(raws), 200_000):
             part = raws[start : start + 200_000]
             results = [fn(r) for r in part]
-            table = pa.table({
-                "normaliser": pa.array([normaliser] * len(part), pa.string()),
-                "param": pa.array([param] * len(part), pa.string()),
-                "raw": pa.array(part, pa.string()),
-                "value": pa.array([r.value for r in results], pa.string()),
-                "status": pa.array([r.status for r in results], pa.string()),
-                "reason": pa.array([r.reason for r in results], pa.string()),
-                "key": pa.array([r.key for r in results], pa.string()),
-                "script": pa.array([r.script for r in results], pa.string()),
-            })
+            table = pa.table(
+                {
+                    "normaliser": pa.array([normaliser] * len(part), pa.string()),
+                    "param": pa.array([param] * len(part), pa.string()),
+                    "raw": pa.array(part, pa.string()),
+                    "value": pa.array([r.value for r in results], pa.string()),
+                    "status": pa.array([r.status for r in results], pa.string()),
+                    "reason": pa.array([r.reason for r in results], pa.string()),
+                    "key": pa.array([r.key for r in results], pa.string()),
+                    "script": pa.array([r.script for r in results], pa.string()),
+                }
+            )
             engine.register("_normalised", table)
             try:
-                engine.execute("INSERT INTO normalised_values SELECT * FROM _normalised",
-                               step="cache normalised values")
+                engine.execute(
+                    "INSERT INTO normalised_values SELECT * FROM _normalised",
+                    step="cache normalised values",
+                )
             finally:
                 engine.unregister("_normalised")
             done += len(part)

@@ -20,8 +20,11 @@ from onefold.cli.render import fields_table, fmt, inventory_table, print_profile
 from onefold.errors import OnefoldError
 from onefold.workspace import Workspace
 
-app = typer.Typer(help="onefold — one profile per customer, from every channel.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="onefold — one profile per customer, from every channel.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 profiles_app = typer.Typer(help="Find and inspect unified profiles.", no_args_is_help=True)
 export_app = typer.Typer(help="Export profiles and record links.", no_args_is_help=True)
 app.add_typer(profiles_app, name="profiles")
@@ -57,17 +60,21 @@ def main() -> None:
 
 
 @app.command()
-def init(path: Path = typer.Argument(Path("."), help="folder to create"),
-         name: str | None = typer.Option(None, help="workspace name")) -> None:
+def init(
+    path: Path = typer.Argument(Path("."), help="folder to create"),
+    name: str | None = typer.Option(None, help="workspace name"),
+) -> None:
     """Create a workspace: onefold.yml, sources/ and the database."""
     with Workspace.init(path, name) as ws:
         console.print(f"[green]workspace ready[/] at {ws.root}  (database {ws.config.database})")
 
 
 @app.command()
-def sample(persons: int = typer.Option(10_000, help="number of fictional people"),
-           seed: int = typer.Option(42, help="random seed: same seed, same files"),
-           out: Path = typer.Option(Path("."), help="workspace folder to write into")) -> None:
+def sample(
+    persons: int = typer.Option(10_000, help="number of fictional people"),
+    seed: int = typer.Option(42, help="random seed: same seed, same files"),
+    out: Path = typer.Option(Path("."), help="workspace folder to write into"),
+) -> None:
     """Generate the fictional retailer's exports, their mappings and the ground truth."""
     from onefold.sample import generate
 
@@ -80,15 +87,19 @@ def sample(persons: int = typer.Option(10_000, help="number of fictional people"
             report("generate persons", done, persons)
 
         summary = generate(out, persons=persons, seed=seed, progress=tick)
-    rows = [{"source": s, "records": n, "file": str(summary.files[s])}
-            for s, n in summary.records.items()]
+    rows = [
+        {"source": s, "records": n, "file": str(summary.files[s])}
+        for s, n in summary.records.items()
+    ]
     console.print(table(rows, title=f"sample data for {persons:,} persons"))
     console.print(f"ground truth: {summary.ground_truth}")
 
 
 @app.command()
-def sources(workspace: Path = WS,
-            fields: bool = typer.Option(False, "--fields", help="show per-field quality")) -> None:
+def sources(
+    workspace: Path = WS,
+    fields: bool = typer.Option(False, "--fields", help="show per-field quality"),
+) -> None:
     """The data inventory: rows, field completeness and validity, rejects, freshness."""
     with _open(workspace) as ws:
         items = ws.sources()
@@ -99,14 +110,25 @@ def sources(workspace: Path = WS,
 
 
 @app.command()
-def load(names: list[str] = typer.Argument(None, help="sources to load (default: all)"),
-         workspace: Path = WS) -> None:
+def load(
+    names: list[str] = typer.Argument(None, help="sources to load (default: all)"),
+    workspace: Path = WS,
+) -> None:
     """Land source files: append-only, idempotent, with lineage."""
     with _open(workspace) as ws, progress_bar(console) as report:
         results = ws.load(names or None, progress=report)
-    rows = [{"source": r.source, "file": r.file, "load": r.load_id, "rows read": r.rows_read,
-             "new": r.rows_new, "unchanged": r.rows_unchanged, "unreadable": r.rows_unreadable}
-            for r in results]
+    rows = [
+        {
+            "source": r.source,
+            "file": r.file,
+            "load": r.load_id,
+            "rows read": r.rows_read,
+            "new": r.rows_new,
+            "unchanged": r.rows_unchanged,
+            "unreadable": r.rows_unreadable,
+        }
+        for r in results
+    ]
     console.print(table(rows, title="load"))
 
 
@@ -115,50 +137,77 @@ def resolve(workspace: Path = WS) -> None:
     """Clean, resolve identities and build profiles from everything landed."""
     with _open(workspace) as ws, progress_bar(console) as report:
         r = ws.resolve(progress=report)
-    console.print(table([{
-        "records": r.clean.records, "rejects": r.clean.rejects,
-        "suspicious kept": r.clean.suspicious, "identifiers": r.graph.nodes,
-        "hub values": r.graph.hubs, "profiles": r.profiles, "created": r.ids.created,
-        "merged": r.ids.merged, "split": r.ids.split,
-        "seconds": " / ".join(f"{k} {v:.1f}" for k, v in r.seconds.items()),
-    }], title=f"resolve run {r.run_id}"))
+    console.print(
+        table(
+            [
+                {
+                    "records": r.clean.records,
+                    "rejects": r.clean.rejects,
+                    "suspicious kept": r.clean.suspicious,
+                    "identifiers": r.graph.nodes,
+                    "hub values": r.graph.hubs,
+                    "profiles": r.profiles,
+                    "created": r.ids.created,
+                    "merged": r.ids.merged,
+                    "split": r.ids.split,
+                    "seconds": " / ".join(f"{k} {v:.1f}" for k, v in r.seconds.items()),
+                }
+            ],
+            title=f"resolve run {r.run_id}",
+        )
+    )
 
 
 @profiles_app.command("search")
-def profiles_search(query: str, workspace: Path = WS,
-                    limit: int = typer.Option(20, help="max profiles")) -> None:
+def profiles_search(
+    query: str, workspace: Path = WS, limit: int = typer.Option(20, help="max profiles")
+) -> None:
     """Find profiles by any identifier (email, phone, user id, card…) or name."""
     with _open(workspace) as ws:
         hits = ws.search(query, limit)
     if not hits:
         console.print(f"no profile matches {query!r}")
         raise typer.Exit(1)
-    console.print(table(hits, columns=["profile_id", "name", "email", "phone", "records",
-                                       "sources", "matched_on"]))
+    console.print(
+        table(
+            hits,
+            columns=["profile_id", "name", "email", "phone", "records", "sources", "matched_on"],
+        )
+    )
 
 
 @profiles_app.command("show")
-def profiles_show(profile_id: str, workspace: Path = WS,
-                  json: bool = typer.Option(False, "--json", help="machine-readable output"),
-                  rows: int = typer.Option(25, help="timeline rows to print")) -> None:
+def profiles_show(
+    profile_id: str,
+    workspace: Path = WS,
+    json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    rows: int = typer.Option(25, help="timeline rows to print"),
+) -> None:
     """Golden record, identifiers, consents and cross-channel timeline of one profile."""
     with _open(workspace) as ws:
         view = ws.profile(profile_id)
     if json:
-        sys.stdout.write(orjson.dumps(view.__dict__, default=str,
-                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps(view.__dict__, default=str, option=orjson.OPT_INDENT_2).decode() + "\n"
+        )
         return
     print_profile(console, view, rows)
 
 
 @app.command()
-def rejects(workspace: Path = WS, source: str | None = typer.Option(None),
-            limit: int = typer.Option(50)) -> None:
+def rejects(
+    workspace: Path = WS, source: str | None = typer.Option(None), limit: int = typer.Option(50)
+) -> None:
     """Values and rows that failed validation, with file, row, field and reason."""
     with _open(workspace) as ws:
         rows = ws.rejects(source, limit)
-    console.print(table(rows, title="rejects", columns=["source", "file", "row_number",
-                                                        "field", "raw_value", "reason"]))
+    console.print(
+        table(
+            rows,
+            title="rejects",
+            columns=["source", "file", "row_number", "field", "raw_value", "reason"],
+        )
+    )
 
 
 @app.command()
@@ -174,8 +223,11 @@ def quality(workspace: Path = WS) -> None:
 
 
 @export_app.command("profiles")
-def export_profiles(out: Path = typer.Option(..., help="output file"), workspace: Path = WS,
-                    format: str = typer.Option("csv", help="csv or parquet")) -> None:
+def export_profiles(
+    out: Path = typer.Option(..., help="output file"),
+    workspace: Path = WS,
+    format: str = typer.Option("csv", help="csv or parquet"),
+) -> None:
     """Write every golden record to CSV or Parquet."""
     if format not in ("csv", "parquet"):
         raise typer.BadParameter("expected csv or parquet", param_hint="--format")

@@ -22,8 +22,12 @@ from onefold.workspace import ProgressFn
 def progress_bar(console: Console) -> Iterator[ProgressFn]:
     """Yield a `progress(stage, done, total)` callback that draws one bar per stage."""
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as bar:
         tasks: dict[str, TaskID] = {}
 

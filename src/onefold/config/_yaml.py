@@ -24,7 +24,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping of keys to values, got {type(data).__name__}"
+        )
     return data
 
 

@@ -21,8 +21,13 @@ from onefold.schema import DEFAULT_TRAIT_KINDS, Channel, TraitKind
 Format = Literal["csv", "jsonl", "json", "parquet", "xlsx"]
 
 _FREQ = re.compile(r"^(realtime|hourly|daily|weekly|monthly|\d+[mhdw])$")
-_FREQ_SECONDS = {"realtime": 3600, "hourly": 3600, "daily": 86400, "weekly": 7 * 86400,
-                 "monthly": 31 * 86400}
+_FREQ_SECONDS = {
+    "realtime": 3600,
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 7 * 86400,
+    "monthly": 31 * 86400,
+}
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PATH = re.compile(r"^[^.\[\]]+(\[\d+\])?(\.[^.\[\]]+(\[\d+\])?)*$")
 
@@ -68,7 +73,13 @@ class ConsentSpec(_Strict):
     field: str
     granted_values: tuple[str, ...] = ("true", "1", "yes", "y", "opt_in", "opted_in", "subscribed")
     revoked_values: tuple[str, ...] = (
-        "false", "0", "no", "n", "opt_out", "opted_out", "unsubscribed",
+        "false",
+        "0",
+        "no",
+        "n",
+        "opt_out",
+        "opted_out",
+        "unsubscribed",
     )
 
 

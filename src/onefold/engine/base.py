@@ -64,8 +64,8 @@ class Engine(abc.ABC):
         self, sql: str, params: Sequence[Any] | None = None, *, step: str = ""
     ) -> list[dict[str, Any]]:
         """Rows as dicts keyed by column name (for reports and the API)."""
-        table = self.fetch_arrow(sql, params)
-        return table.to_pylist()
+        rows: list[dict[str, Any]] = self.fetch_arrow(sql, params).to_pylist()
+        return rows
 
     def table_exists(self, name: str) -> bool:
         return bool(

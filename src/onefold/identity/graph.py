@@ -56,31 +56,44 @@ class GraphResult:
     components: int
 
 
-def build_graph(engine: Engine, settings: IdentitySettings,
-                progress: Callable[[str, int, int], None] | None = None) -> GraphResult:
+def build_graph(
+    engine: Engine,
+    settings: IdentitySettings,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> GraphResult:
     """Write identity_nodes, hub_values and `_record_comp(rid, comp)` / `_members(comp, key)`."""
     report = progress or (lambda _s, _d, _t: None)
     step = "identity"
-    engine.execute(f"""
+    engine.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE _ids AS
         SELECT DISTINCT rid, name AS id_type, value FROM record_values
         WHERE role = 'identifier' AND status IN ('valid', 'suspicious')
           AND name IN {_in(settings.linking_types)}
-    """, step=step)
-    engine.execute("""
+    """,
+        step=step,
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TABLE identity_nodes AS
         SELECT row_number() OVER (ORDER BY id_type, value) AS node_id, id_type, value,
                id_type || ':' || value AS node_key, false AS is_hub
         FROM (SELECT DISTINCT id_type, value FROM _ids)
-    """, step=step)
-    engine.execute("""
+    """,
+        step=step,
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _rn AS
         SELECT i.rid, n.node_id, n.id_type FROM _ids i JOIN identity_nodes n USING (id_type, value)
-    """, step=step)
+    """,
+        step=step,
+    )
     engine.execute("DROP TABLE _ids")
     report("hubs", 0, 1)
     limited = tuple(settings.hub_limits)
-    engine.execute(f"""
+    engine.execute(
+        f"""
         CREATE OR REPLACE TABLE hub_values AS
         WITH pairs AS (
             SELECT DISTINCT a.node_id, a.id_type AS a_type, b.node_id AS other,
@@ -96,28 +109,43 @@ def build_graph(engine: Engine, settings: IdentitySettings,
                c.distinct_values, c.max_allowed
         FROM counted c JOIN identity_nodes n USING (node_id)
         WHERE c.max_allowed IS NOT NULL AND c.distinct_values > c.max_allowed
-    """, step="identity: hubs")
-    engine.execute("""
+    """,
+        step="identity: hubs",
+    )
+    engine.execute(
+        """
         UPDATE identity_nodes SET is_hub = true
         WHERE node_id IN (SELECT node_id FROM hub_values)
-    """, step="identity: hubs")
-    engine.execute("""
+    """,
+        step="identity: hubs",
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _rn_link AS
         SELECT rid, node_id FROM _rn
         WHERE node_id NOT IN (SELECT node_id FROM hub_values)
-    """, step=step)
-    engine.execute("""
+    """,
+        step=step,
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _edges AS
         SELECT DISTINCT node_id AS a, anchor AS b FROM (
             SELECT node_id, min(node_id) OVER (PARTITION BY rid) AS anchor FROM _rn_link)
         WHERE node_id <> anchor
-    """, step=step)
-    engine.execute("""
+    """,
+        step=step,
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _labels AS
         SELECT node_id, node_id AS label FROM identity_nodes WHERE NOT is_hub
-    """, step=step)
+    """,
+        step=step,
+    )
     iterations = _propagate(engine, report)
-    engine.execute("""
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _record_comp AS
         WITH linked AS (
             SELECT k.rid, min(l.label) AS label
@@ -128,8 +156,11 @@ def build_graph(engine: Engine, settings: IdentitySettings,
         SELECT r.rid, coalesce('n' || linked.label, 'h' || hubs_only.hub, 'r' || r.rid) AS comp,
                r.source, r.record_key
         FROM records r LEFT JOIN linked USING (rid) LEFT JOIN hubs_only USING (rid)
-    """, step="identity: assign records")
-    engine.execute("""
+    """,
+        step="identity: assign records",
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _members AS
         SELECT 'n' || l.label AS comp, n.node_key AS member_key
         FROM _labels l JOIN identity_nodes n USING (node_id)
@@ -139,7 +170,9 @@ def build_graph(engine: Engine, settings: IdentitySettings,
         UNION ALL
         SELECT comp, 'record:' || source || '/' || record_key FROM _record_comp
         WHERE comp LIKE 'r%'
-    """, step="identity: members")
+    """,
+        step="identity: members",
+    )
     stats = engine.fetchall("""
         SELECT (SELECT count(*) FROM identity_nodes), (SELECT count(*) FROM hub_values),
                (SELECT count(*) FROM _edges), (SELECT count(DISTINCT comp) FROM _record_comp)
@@ -152,23 +185,31 @@ def build_graph(engine: Engine, settings: IdentitySettings,
 def _propagate(engine: Engine, report: Callable[[str, int, int], None]) -> int:
     """Min-label propagation with pointer jumping until no label changes (logged per round)."""
     for i in range(1, MAX_ITERATIONS + 1):
-        engine.execute("""
+        engine.execute(
+            """
             CREATE OR REPLACE TEMP TABLE _next AS
             SELECT node_id, min(label) AS label FROM (
                 SELECT node_id, label FROM _labels
                 UNION ALL SELECT e.a, l.label FROM _edges e JOIN _labels l ON l.node_id = e.b
                 UNION ALL SELECT e.b, l.label FROM _edges e JOIN _labels l ON l.node_id = e.a
             ) GROUP BY node_id
-        """, step=f"identity: components round {i}")
-        engine.execute("""
+        """,
+            step=f"identity: components round {i}",
+        )
+        engine.execute(
+            """
             CREATE OR REPLACE TEMP TABLE _next AS
             SELECT n.node_id, least(n.label, p.label) AS label
             FROM _next n JOIN _next p ON p.node_id = n.label
-        """, step=f"identity: pointer jump {i}")
-        changed = int(engine.fetchone("""
+        """,
+            step=f"identity: pointer jump {i}",
+        )
+        changed = int(
+            engine.fetchone("""
             SELECT count(*) FROM _next n JOIN _labels l USING (node_id)
             WHERE n.label <> l.label
-        """))
+        """)
+        )
         engine.execute("DROP TABLE _labels")
         engine.execute("ALTER TABLE _next RENAME TO _labels")
         report("components", i, i + (1 if changed else 0))

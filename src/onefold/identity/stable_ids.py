@@ -26,18 +26,25 @@ class IdAssignment:
 def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
     """Map every `_members.comp` to a profile id → `_comp_profile(comp, profile_id)`."""
     step = "identity: stable ids"
-    engine.execute("""
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _claims AS
         SELECT m.comp, p.profile_id, count(*) AS shared
         FROM _members m JOIN profile_keys p USING (member_key) GROUP BY ALL
-    """, step=step)
-    engine.execute("""
+    """,
+        step=step,
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _born AS
         SELECT profile_id, min(run_id) AS born FROM profile_history GROUP BY profile_id
-    """, step=step)
+    """,
+        step=step,
+    )
     # each old id goes to the component holding most of its keys; each component keeps the
     # oldest of the ids it was given
-    engine.execute("""
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _kept AS
         WITH awarded AS (
             SELECT comp, profile_id, shared FROM _claims
@@ -46,8 +53,11 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
         SELECT a.comp, a.profile_id FROM awarded a LEFT JOIN _born b USING (profile_id)
         QUALIFY row_number() OVER (PARTITION BY a.comp
                                    ORDER BY b.born NULLS LAST, a.shared DESC, a.profile_id) = 1
-    """, step=step)
-    engine.execute(f"""
+    """,
+        step=step,
+    )
+    engine.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE _comp_profile AS
         WITH comps AS (SELECT comp, min(member_key) AS first_key FROM _members GROUP BY comp),
         minted AS (
@@ -59,8 +69,11 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
         UNION ALL
         SELECT m.comp, CASE WHEN b.profile_id IS NULL THEN m.plain ELSE m.salted END, true
         FROM minted m LEFT JOIN _born b ON b.profile_id = m.plain
-    """, step=step)
-    engine.execute(f"""
+    """,
+        step=step,
+    )
+    engine.execute(
+        f"""
         INSERT INTO profile_history
         SELECT {int(run_id)}, now(), cp.profile_id,
                CASE WHEN src.profile_id IS NULL THEN 'created' ELSE 'split' END,
@@ -71,19 +84,27 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
                                               ORDER BY shared DESC, profile_id) = 1) src
           USING (comp)
         WHERE cp.minted
-    """, step=step)
-    engine.execute(f"""
+    """,
+        step=step,
+    )
+    engine.execute(
+        f"""
         INSERT INTO profile_history
         SELECT {int(run_id)}, now(), c.profile_id, 'merged', cp.profile_id, c.shared
         FROM _claims c JOIN _comp_profile cp USING (comp)
         WHERE c.profile_id <> cp.profile_id
           AND c.profile_id NOT IN (SELECT profile_id FROM _comp_profile)
-    """, step=step)
+    """,
+        step=step,
+    )
     engine.execute("DELETE FROM profile_keys")
-    engine.execute("""
+    engine.execute(
+        """
         INSERT INTO profile_keys
         SELECT m.member_key, cp.profile_id FROM _members m JOIN _comp_profile cp USING (comp)
-    """, step=step)
+    """,
+        step=step,
+    )
     counts = engine.fetchall(f"""
         SELECT (SELECT count(*) FROM _comp_profile),
                count(*) FILTER (WHERE event = 'created'),

@@ -76,12 +76,15 @@ def land_file(
         "record_key VARCHAR, row_hash UHUGEINT)"
     )
     try:
-        for chunk in read_chunks(path, mapping.format, delimiter=mapping.csv_delimiter,
-                                 progress=progress):
+        for chunk in read_chunks(
+            path, mapping.format, delimiter=mapping.csv_delimiter, progress=progress
+        ):
             engine.register("_chunk", chunk.table)
             try:
-                engine.execute(f"INSERT INTO {STAGING} {_chunk_select(chunk, key_path)}",
-                               step=f"land {display_name}")
+                engine.execute(
+                    f"INSERT INTO {STAGING} {_chunk_select(chunk, key_path)}",
+                    step=f"land {display_name}",
+                )
             finally:
                 engine.unregister("_chunk")
         with engine.transaction():
@@ -100,13 +103,22 @@ def land_file(
             read, unreadable = engine.fetchall(
                 f"SELECT count(*), count(parse_error) FROM {STAGING}"
             )[0]
-            new = int(engine.fetchone(
-                "SELECT count(*) FROM landed_records WHERE load_id = ?", [load_id]
-            ))
+            new = int(
+                engine.fetchone("SELECT count(*) FROM landed_records WHERE load_id = ?", [load_id])
+            )
             engine.execute(
                 "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'done')",
-                [load_id, mapping.name, display_name, path.stat().st_size, started,
-                 datetime.now(UTC), read, new, unreadable],
+                [
+                    load_id,
+                    mapping.name,
+                    display_name,
+                    path.stat().st_size,
+                    started,
+                    datetime.now(UTC),
+                    read,
+                    new,
+                    unreadable,
+                ],
             )
     finally:
         engine.execute(f"DROP TABLE IF EXISTS {STAGING}")

@@ -56,20 +56,22 @@ def _csv(path: Path, delimiter: str, progress: Progress) -> Iterator[Chunk]:
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         number = row.number if row.number is not None else -1
-        bad.append((number, row.text, f"expected {row.expected_columns} columns, got "
-                                      f"{row.actual_columns}"))
+        bad.append(
+            (number, row.text, f"expected {row.expected_columns} columns, got {row.actual_columns}")
+        )
         return "skip"
 
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=CHUNK_BYTES, use_threads=True,
-                                       encoding="utf8"),
+        read_options=pacsv.ReadOptions(block_size=CHUNK_BYTES, use_threads=True, encoding="utf8"),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, strings_can_be_null=True,
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
             # only an empty cell is missing: "N/A", "null"… are values the cleaning stage
             # must see (and reject as junk, with a reason)
-            null_values=[""], quoted_strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
         ),
     )
     done_rows = 0
@@ -118,8 +120,11 @@ def _lines_table(lines: list[bytes], first_row: int) -> pa.Table:
             errors.append(f"not UTF-8: {exc.reason} at byte {exc.start}")
         rows.append(first_row + i)
     return pa.table(
-        {"__line": texts, "__row": pa.array(rows, pa.int64()), "__error": pa.array(errors,
-                                                                               pa.string())}
+        {
+            "__line": texts,
+            "__row": pa.array(rows, pa.int64()),
+            "__error": pa.array(errors, pa.string()),
+        }
     )
 
 
@@ -180,8 +185,9 @@ def _xlsx(path: Path, _delimiter: str, progress: Progress) -> Iterator[Chunk]:
     try:
         ws = wb.worksheets[0]
         rows = ws.iter_rows(values_only=True)
-        header = [str(h) if h is not None else f"column_{i + 1}" for i, h in
-                  enumerate(next(rows, ()))]
+        header = [
+            str(h) if h is not None else f"column_{i + 1}" for i, h in enumerate(next(rows, ()))
+        ]
         batch: list[list[str | None]] = []
         row = 1
         for values in rows:

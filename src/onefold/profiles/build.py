@@ -23,12 +23,16 @@ def _source_rank(source_priority: tuple[str, ...]) -> str:
 def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
     """Rebuild record_profiles, profile_identifiers, profile_traits, profile_consents, profiles."""
     step = "profiles"
-    engine.execute("""
+    engine.execute(
+        """
         CREATE OR REPLACE TABLE record_profiles AS
         SELECT c.rid, c.source, c.record_key, cp.profile_id
         FROM _record_comp c JOIN _comp_profile cp USING (comp)
-    """, step=step)
-    engine.execute(f"""
+    """,
+        step=step,
+    )
+    engine.execute(
+        f"""
         CREATE OR REPLACE TABLE profile_identifiers AS
         SELECT p.profile_id, v.name AS id_type, v.value, count(*) AS records,
                min(coalesce(r.event_time, r.loaded_at)) AS first_seen,
@@ -39,8 +43,11 @@ def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
         LEFT JOIN identity_nodes n ON n.id_type = v.name AND n.value = v.value
         WHERE v.role = 'identifier' AND v.status IN {USABLE}
         GROUP BY ALL
-    """, step=step)
-    engine.execute(f"""
+    """,
+        step=step,
+    )
+    engine.execute(
+        f"""
         CREATE OR REPLACE TABLE profile_traits AS
         SELECT profile_id, trait, value, source, observed_at FROM (
             SELECT p.profile_id, v.name AS trait, v.value, r.source,
@@ -53,8 +60,11 @@ def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
             FROM record_values v JOIN records r USING (rid) JOIN record_profiles p USING (rid)
             WHERE v.role = 'trait' AND v.status IN {USABLE}
         ) WHERE rn = 1
-    """, step=step)
-    engine.execute("""
+    """,
+        step=step,
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TABLE profile_consents AS
         SELECT profile_id, purpose, status, source, observed_at FROM (
             SELECT p.profile_id, v.name AS purpose, v.value AS status, r.source,
@@ -65,8 +75,11 @@ def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
             FROM record_values v JOIN records r USING (rid) JOIN record_profiles p USING (rid)
             WHERE v.role = 'consent' AND v.status = 'valid'
         ) WHERE rn = 1
-    """, step=step)
-    engine.execute("""
+    """,
+        step=step,
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TABLE profiles AS
         WITH t AS (
             SELECT profile_id,
@@ -116,5 +129,7 @@ def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
                a.records, a.orders, rev.revenue, coalesce(i.identifiers, 0) AS identifiers
         FROM acts a LEFT JOIN t USING (profile_id) LEFT JOIN ids i USING (profile_id)
         LEFT JOIN rev USING (profile_id)
-    """, step=step)
+    """,
+        step=step,
+    )
     return int(engine.fetchone("SELECT count(*) FROM profiles"))

@@ -17,15 +17,19 @@ def export_profiles(engine: Engine, path: Path, fmt: Literal["csv", "parquet"]) 
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = "* REPLACE (revenue::VARCHAR AS revenue)" if fmt == "csv" else "*"
     opts = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
-    engine.execute(f"COPY (SELECT {cols} FROM profiles ORDER BY profile_id) "
-                   f"TO '{_path(path)}' ({opts})", step="export profiles")
+    engine.execute(
+        f"COPY (SELECT {cols} FROM profiles ORDER BY profile_id) TO '{_path(path)}' ({opts})",
+        step="export profiles",
+    )
     return int(engine.fetchone("SELECT count(*) FROM profiles"))
 
 
 def export_links(engine: Engine, path: Path) -> int:
     """One row per current record: `source,record_key,profile_id`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine.execute(f"COPY (SELECT source, record_key, profile_id FROM record_profiles "
-                   f"ORDER BY source, record_key) TO '{_path(path)}' (FORMAT csv, HEADER true)",
-                   step="export links")
+    engine.execute(
+        f"COPY (SELECT source, record_key, profile_id FROM record_profiles "
+        f"ORDER BY source, record_key) TO '{_path(path)}' (FORMAT csv, HEADER true)",
+        step="export links",
+    )
     return int(engine.fetchone("SELECT count(*) FROM record_profiles"))

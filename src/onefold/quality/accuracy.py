@@ -37,13 +37,16 @@ def _f1(p: float, r: float) -> float:
 def score_against_truth(engine: Engine, truth_csv: Path) -> Accuracy:
     """Compare `record_profiles` with a `source,record_key,person_id` CSV."""
     path = str(truth_csv).replace("'", "''")
-    engine.execute(f"""
+    engine.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE _eval AS
         SELECT p.profile_id AS c, t.person_id AS g
         FROM record_profiles p
         JOIN read_csv('{path}', header = true, all_varchar = true) t
           ON t.source = p.source AND t.record_key = p.record_key
-    """, step="evaluate")
+    """,
+        step="evaluate",
+    )
     row = engine.fetchall("""
         WITH cg AS (SELECT c, g, count(*) AS n FROM _eval GROUP BY c, g),
              cs AS (SELECT c, count(*) AS n FROM _eval GROUP BY c),
@@ -62,5 +65,15 @@ def score_against_truth(engine: Engine, truth_csv: Path) -> Accuracy:
     precision = tp / pred if pred else 1.0
     recall = tp / true if true else 1.0
     b_p, b_r = (bp / n, br / n) if n else (1.0, 1.0)
-    return Accuracy(int(n), precision, recall, _f1(precision, recall), b_p, b_r, _f1(b_p, b_r),
-                    int(nc), int(ng), int(largest))
+    return Accuracy(
+        int(n),
+        precision,
+        recall,
+        _f1(precision, recall),
+        b_p,
+        b_r,
+        _f1(b_p, b_r),
+        int(nc),
+        int(ng),
+        int(largest),
+    )

@@ -39,7 +39,8 @@ def quality_report(engine: Engine) -> dict[str, Any]:
             ORDER BY distinct_values DESC, id_type, value LIMIT 15
         """)
         report["hubs_by_type"] = engine.fetch_dicts("""
-            SELECT id_type, count(DISTINCT value) AS values FROM hub_values GROUP BY 1 ORDER BY 2 DESC
+            SELECT id_type, count(DISTINCT value) AS values
+            FROM hub_values GROUP BY 1 ORDER BY 2 DESC
         """)
     if engine.table_exists("profiles"):
         report["profile_sizes"] = engine.fetch_dicts("""
