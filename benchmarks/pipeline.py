@@ -22,6 +22,7 @@ from rich.table import Table
 
 from onefold import Workspace
 from onefold.cli.progress import progress_bar
+from onefold.progress import accumulate
 from onefold.quality.accuracy import score_against_truth
 from onefold.sample import generate
 
@@ -35,14 +36,12 @@ def ensure_sample(root: Path, persons: int, seed: int, console: Console) -> Path
     if not (data / "ground_truth.csv").exists():
         shutil.rmtree(data, ignore_errors=True)
         with progress_bar(console) as report:
-            done = 0
-
-            def tick(k: int) -> None:
-                nonlocal done
-                done += k
-                report("generate sample", done, persons)
-
-            generate(data, persons=persons, seed=seed, progress=tick)
+            generate(
+                data,
+                persons=persons,
+                seed=seed,
+                progress=accumulate(report, "generate sample", persons),
+            )
     return data
 
 

@@ -15,6 +15,7 @@ from rich.rule import Rule
 
 from onefold.cli.progress import progress_bar
 from onefold.cli.render import inventory_table, print_profile, table
+from onefold.progress import accumulate
 from onefold.quality.accuracy import score_against_truth
 from onefold.sample import generate
 from onefold.workspace import Workspace
@@ -31,13 +32,7 @@ def run(root: Path = Path("demo-workspace"), persons: int = PERSONS) -> None:
     console.print(Rule(f"onefold demo: {persons:,} fictional customers of Lumen & Co."))
     with Workspace.init(root, "demo") as ws:
         with progress_bar(console) as report:
-            done = 0
-
-            def tick(k: int) -> None:
-                nonlocal done
-                done += k
-                report("generate sample data", done, persons)
-
+            tick = accumulate(report, "generate sample data", persons)
             summary = generate(root, persons=persons, seed=SEED, progress=tick)
             loads = ws.load(progress=report)
             result = ws.resolve(progress=report)

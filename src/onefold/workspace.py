@@ -8,7 +8,6 @@ and each reads only what the one before it wrote.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +28,9 @@ from onefold.ingest.landing import LoadResult, land_file
 from onefold.lookup import ProfileView, search_profiles, show_profile
 from onefold.profiles.build import build_profiles
 from onefold.profiles.export import export_links, export_profiles
+from onefold.progress import ProgressFn
 from onefold.quality.inventory import SourceInventory, source_inventory
 from onefold.quality.report import quality_report
-
-#: progress(stage, done, total)
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

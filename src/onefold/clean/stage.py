@@ -16,6 +16,7 @@ from onefold.clean.value_cache import SQL_NORMALISERS, CleaningContext, normalis
 from onefold.config.mappings import SourceMapping
 from onefold.config.settings import ProjectConfig
 from onefold.engine.base import Engine
+from onefold.progress import accumulate
 
 TABLES = (
     """CREATE OR REPLACE TABLE records (
@@ -102,14 +103,8 @@ def run_clean(
         step="clean: find new values",
     )
     total = int(engine.fetchone("SELECT count(*) FROM _pending"))
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        report("normalise", done, total)
-
     report("normalise", 0, total)
+    tick = accumulate(report, "normalise", total)
     normalised = normalise_pending(engine, "SELECT * FROM _pending", ctx, tick)
     engine.execute("DROP TABLE _pending")
 

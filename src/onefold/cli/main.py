@@ -18,6 +18,7 @@ from rich.console import Console
 from onefold.cli.progress import progress_bar
 from onefold.cli.render import fields_table, fmt, inventory_table, print_profile, table
 from onefold.errors import OnefoldError
+from onefold.progress import accumulate
 from onefold.workspace import Workspace
 
 app = typer.Typer(
@@ -79,13 +80,7 @@ def sample(
     from onefold.sample import generate
 
     with progress_bar(console) as report:
-        done = 0
-
-        def tick(k: int) -> None:
-            nonlocal done
-            done += k
-            report("generate persons", done, persons)
-
+        tick = accumulate(report, "generate persons", persons)
         summary = generate(out, persons=persons, seed=seed, progress=tick)
     rows = [
         {"source": s, "records": n, "file": str(summary.files[s])}

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from onefold.workspace import ProgressFn
+from onefold.progress import ProgressFn
 
 
 @contextmanager

@@ -80,13 +80,7 @@ def shop_orders(ctx: Ctx, p: Person, household: list[Person]) -> None:
             email = p.email2 if p.email2 and r() < 0.3 else p.email
         x = r()
         email = "" if x < 0.03 else (nz.junk_email() if x < 0.04 else nz.email(email, 0.05))
-        x = r()
-        if x < 0.08:
-            phone = ""
-        elif x < 0.09:
-            phone = nz.junk_phone()
-        else:
-            phone = nz.phone(p.phone_at(t), "CN", "typed")
+        phone = nz.phone_field(p.phone_at(t), "CN", "typed", missing=0.08)
         name = nz.full_name(p, nick_p=0.10, typo_p=0.03, hanzi_p=0.6)
         x = r()
         if x < 0.05:  # a gift to a friend

@@ -40,13 +40,7 @@ def crm_contact(ctx: Ctx, p: Person) -> None:
         email = ""
     elif x < 0.08:
         email = nz.junk_email()
-    x = r()
-    if x < 0.10:
-        mobile = ""
-    elif x < 0.11:
-        mobile = nz.junk_phone()
-    else:
-        mobile = nz.phone(p.phone_at(modified), "US", "typed")
+    mobile = nz.phone_field(p.phone_at(modified), "US", "typed", missing=0.10)
     birth = "" if r() < 0.15 else nz.birth(p, day_first=False)
     gender = "" if r() < 0.10 else p.gender
     countries = _COUNTRY[p.cn]
@@ -77,13 +71,7 @@ def loyalty_member(ctx: Ctx, p: Person) -> None:
     nz = ctx.noise
     join = ctx.when(p.since, p.since + (END - p.since) // 2)
     name = nz.junk_name() if r() < 0.01 else nz.full_name(p, 0.10, 0.05, hanzi_p=0.7)
-    x = r()
-    if x < 0.05:
-        mobile = ""
-    elif x < 0.06:
-        mobile = nz.junk_phone()
-    else:
-        mobile = nz.phone(p.phone_at(join), "CN", "digits")
+    mobile = nz.phone_field(p.phone_at(join), "CN", "digits", missing=0.05)
     email = "" if r() < 0.15 else nz.email(p.email, 0.05)
     birthday = "" if r() < 0.10 else nz.birth(p, day_first=True, swap_p=0.03)
     tier = ctx.rng.choices(TIERS, cum_weights=ctx.pools.tier_cum)[0]

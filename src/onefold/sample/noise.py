@@ -113,6 +113,17 @@ class Noise:
     def junk_phone(self) -> str:
         return JUNK_PHONES[self.rng.randrange(len(JUNK_PHONES))]
 
+    def phone_field(
+        self, ph: Phone, region: str, style: str, missing: float, junk: float = 0.01
+    ) -> str:
+        """A phone cell as a system exports it: empty, a placeholder, or `ph` rendered."""
+        x = self.r()
+        if x < missing:
+            return ""
+        if x < missing + junk:
+            return self.junk_phone()
+        return self.phone(ph, region, style)
+
     # -- emails ---------------------------------------------------------------------------------
 
     def email(self, e: str, variant_p: float = 0.08) -> str:
