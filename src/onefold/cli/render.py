@@ -50,6 +50,7 @@ def inventory_table(items: list[SourceInventory]) -> Table:
         "files",
         "records",
         "rejects",
+        "newest record",
         "last load",
         "freshness",
     ):
@@ -64,6 +65,7 @@ def inventory_table(items: list[SourceInventory]) -> Table:
             str(s.files),
             f"{s.records:,}",
             f"{s.rejects:,}",
+            fmt(s.newest_event),
             fmt(s.last_loaded_at),
             f"[{colour}]{s.freshness}[/] ({s.update_frequency})",
         )
