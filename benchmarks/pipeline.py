@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dir", type=Path, default=Path("bench-data"))
+    ap.add_argument("--memory-limit", default="4GB", help="DuckDB memory_limit (spills beyond)")
     ap.add_argument("--json", action="store_true", help="print one JSON object last")
     args = ap.parse_args()
     console = Console(stderr=args.json)
@@ -77,7 +78,10 @@ def main() -> None:
 
     ws_root = args.dir / f"ws-{args.persons}"
     shutil.rmtree(ws_root, ignore_errors=True)
-    ws = Workspace.init(ws_root, "bench")
+    Workspace.init(ws_root, "bench").close()
+    cfg = ws_root / "onefold.yml"
+    cfg.write_text(cfg.read_text() + f"memory_limit: {args.memory_limit}\n")
+    ws = Workspace(ws_root)
     shutil.copytree(data / "sources", ws_root / "sources", dirs_exist_ok=True)
     (ws_root / "data").symlink_to((data / "data").resolve())
 

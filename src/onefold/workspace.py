@@ -23,10 +23,10 @@ from onefold.engine import DuckDBEngine, Engine
 from onefold.engine.migrations import migrate
 from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_mean
 from onefold.identity.graph import GraphResult, build_graph
-from onefold.identity.stable_ids import IdAssignment, assign_profile_ids
+from onefold.identity.stable_ids import IdAssignment, assign_profile_ids, commit_profile_ids
 from onefold.ingest.landing import LoadResult, land_file
 from onefold.lookup import ProfileView, search_profiles, show_profile
-from onefold.profiles.build import build_profiles
+from onefold.profiles.build import build_profiles, swap_profile_tables
 from onefold.profiles.export import export_links, export_profiles
 from onefold.progress import ProgressFn
 from onefold.quality.inventory import SourceInventory, source_inventory
@@ -139,19 +139,21 @@ class Workspace:
         t0 = time.perf_counter()
         clean = run_clean(self.engine, self.config, self.mappings, progress)
         seconds["clean"] = time.perf_counter() - t0
-        with self.engine.transaction():
-            t0 = time.perf_counter()
-            graph = build_graph(self.engine, self.config.identity, progress)
-            ids = assign_profile_ids(self.engine, run_id)
-            seconds["identity"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            n = build_profiles(self.engine, self.config.source_priority)
-            seconds["profiles"] = time.perf_counter() - t0
-            result = ResolveResult(run_id, clean, graph, ids, n, seconds)
+        t0 = time.perf_counter()
+        graph = build_graph(self.engine, self.config.identity, progress)
+        ids = assign_profile_ids(self.engine, run_id)
+        seconds["identity"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        n = build_profiles(self.engine, self.config.source_priority)
+        result = ResolveResult(run_id, clean, graph, ids, n, seconds)
+        with self.engine.transaction():  # readers see the old run or the new one, never half
+            commit_profile_ids(self.engine)
+            swap_profile_tables(self.engine)
             self.engine.execute(
                 "INSERT INTO runs VALUES (?, 'resolve', ?, ?, ?)",
                 [run_id, started, datetime.now(UTC), orjson.dumps(_stats(result)).decode()],
             )
+        seconds["profiles"] = time.perf_counter() - t0
         for t in ("_record_comp", "_members", "_comp_profile"):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result

@@ -8,9 +8,13 @@ re-run, or a new load that repeats known values, costs no Python work at all.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from itertools import repeat
 
 import pyarrow as pa
 
@@ -82,6 +86,60 @@ def _function(
     raise ValueError(f"unknown normaliser {normaliser!r}")
 
 
+#: Below this many pending values, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 200_000
+CHUNK = 50_000
+
+Columns = tuple[list[str | None], list[str], list[str | None], list[str | None], list[str | None]]
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """Fork where available: workers only run pure-Python normalisers (never the engine,
+    whose threads are idle between statements), and unlike spawn it does not re-import the
+    caller's `__main__`, so a user's unguarded script cannot run twice."""
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def normalise_chunk(normaliser: str, param: str, ctx: CleaningContext, raws: list[str]) -> Columns:
+    """Normalise a list of raw values; runs in a worker process for large runs."""
+    fn = _function(normaliser, param, ctx, JunkFilter(ctx.junk_values))
+    results = [fn(r) for r in raws]
+    return (
+        [r.value for r in results],
+        [r.status for r in results],
+        [r.reason for r in results],
+        [r.key for r in results],
+        [r.script for r in results],
+    )
+
+
+def _store(engine: Engine, normaliser: str, param: str, raws: list[str], cols: Columns) -> None:
+    n = len(raws)
+    table = pa.table(
+        {
+            "normaliser": pa.array([normaliser] * n, pa.string()),
+            "param": pa.array([param] * n, pa.string()),
+            "raw": pa.array(raws, pa.string()),
+            **{
+                name: pa.array(col, pa.string())
+                for name, col in zip(
+                    ("value", "status", "reason", "key", "script"), cols, strict=True
+                )
+            },
+        }
+    )
+    engine.register("_normalised", table)
+    try:
+        engine.execute(
+            "INSERT INTO normalised_values SELECT * FROM _normalised",
+            step="cache normalised values",
+        )
+    finally:
+        engine.unregister("_normalised")
+
+
 def normalise_pending(
     engine: Engine,
     pending_sql: str,
@@ -90,47 +148,39 @@ def normalise_pending(
 ) -> int:
     """Normalise every distinct value `pending_sql` returns and append to normalised_values.
 
-    `pending_sql` must return (normaliser, param, raw) rows not yet in the cache.
+    `pending_sql` must return (normaliser, param, raw) rows not yet in the cache. Large runs
+    fan out over one worker process per core (normalising is pure Python and CPU-bound, and
+    the engine is idle meanwhile).
     """
-    junk = JunkFilter(ctx.junk_values)
     groups = engine.fetchall(
         f"SELECT normaliser, param, count(*) FROM ({pending_sql}) GROUP BY ALL ORDER BY ALL"
     )
-    done = 0
-    for normaliser, param, _count in groups:
-        fn = _function(normaliser, param, ctx, junk)
-        raws = (
-            engine.fetch_arrow(
-                f"SELECT raw FROM ({pending_sql}) WHERE normaliser = ? AND param = ?",
-                [normaliser, param],
-            )
-            .column("raw")
-            .to_pylist()
-        )
-        for start in range(0, len(raws), 200_000):
-            part = raws[start : start + 200_000]
-            results = [fn(r) for r in part]
-            table = pa.table(
-                {
-                    "normaliser": pa.array([normaliser] * len(part), pa.string()),
-                    "param": pa.array([param] * len(part), pa.string()),
-                    "raw": pa.array(part, pa.string()),
-                    "value": pa.array([r.value for r in results], pa.string()),
-                    "status": pa.array([r.status for r in results], pa.string()),
-                    "reason": pa.array([r.reason for r in results], pa.string()),
-                    "key": pa.array([r.key for r in results], pa.string()),
-                    "script": pa.array([r.script for r in results], pa.string()),
-                }
-            )
-            engine.register("_normalised", table)
-            try:
-                engine.execute(
-                    "INSERT INTO normalised_values SELECT * FROM _normalised",
-                    step="cache normalised values",
+    total = sum(int(g[2]) for g in groups)
+    pool: ProcessPoolExecutor | None = None
+    if total >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+        pool = ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=_mp_context())
+    try:
+        for normaliser, param, _count in groups:
+            raws: list[str] = (
+                engine.fetch_arrow(
+                    f"SELECT raw FROM ({pending_sql}) WHERE normaliser = ? AND param = ?",
+                    [normaliser, param],
                 )
-            finally:
-                engine.unregister("_normalised")
-            done += len(part)
-            if progress:
-                progress(len(part))
-    return done
+                .column("raw")
+                .to_pylist()
+            )
+            parts = [raws[i : i + CHUNK] for i in range(0, len(raws), CHUNK)]
+            if pool is not None:
+                results = pool.map(
+                    normalise_chunk, repeat(normaliser), repeat(param), repeat(ctx), parts
+                )
+            else:
+                results = (normalise_chunk(normaliser, param, ctx, p) for p in parts)
+            for part, cols in zip(parts, results, strict=True):
+                _store(engine, normaliser, param, part, cols)
+                if progress:
+                    progress(len(part))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return total

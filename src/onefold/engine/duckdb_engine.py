@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,9 +45,11 @@ class DuckDBEngine(Engine):
         self._in_tx = False
 
     def _run(self, sql: str, params: Sequence[Any] | None, step: str) -> duckdb.DuckDBPyConnection:
-        log.debug("%s: %s", step or "sql", _short(sql))
+        started = time.perf_counter()
         try:
-            return self.con.execute(sql, params) if params else self.con.execute(sql)
+            result = self.con.execute(sql, params) if params else self.con.execute(sql)
+            log.debug("%.3fs %s: %s", time.perf_counter() - started, step or "sql", _short(sql))
+            return result
         except duckdb.Error as exc:
             where = f" in step {step!r}" if step else ""
             raise EngineError(f"duckdb{where}: {exc}\n  SQL: {_short(sql)}") from exc

@@ -61,31 +61,40 @@ def build_graph(
     settings: IdentitySettings,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> GraphResult:
-    """Write identity_nodes, hub_values and `_record_comp(rid, comp)` / `_members(comp, key)`."""
+    """Write identity_nodes, record_nodes, hub_values, and the temp tables
+    `_record_comp(rid, comp)` and `_members(comp, member_key)` that stable ids start from."""
     report = progress or (lambda _s, _d, _t: None)
     step = "identity"
     engine.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE _ids AS
         SELECT DISTINCT rid, name AS id_type, value FROM record_values
         WHERE role = 'identifier' AND status IN ('valid', 'suspicious')
-          AND name IN {_in(settings.linking_types)}
     """,
         step=step,
     )
     engine.execute(
-        """
+        f"""
         CREATE OR REPLACE TABLE identity_nodes AS
         SELECT row_number() OVER (ORDER BY id_type, value) AS node_id, id_type, value,
-               id_type || ':' || value AS node_key, false AS is_hub
+               id_type || ':' || value AS node_key,
+               id_type IN {_in(settings.linking_types)} AS links, false AS is_hub
         FROM (SELECT DISTINCT id_type, value FROM _ids)
     """,
         step=step,
     )
     engine.execute(
         """
+        CREATE OR REPLACE TABLE record_nodes AS
+        SELECT i.rid, n.node_id FROM _ids i JOIN identity_nodes n USING (id_type, value)
+    """,
+        step=step,
+    )
+    engine.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _rn AS
-        SELECT i.rid, n.node_id, n.id_type FROM _ids i JOIN identity_nodes n USING (id_type, value)
+        SELECT r.rid, r.node_id, n.id_type
+        FROM record_nodes r JOIN identity_nodes n USING (node_id) WHERE n.links
     """,
         step=step,
     )
@@ -139,7 +148,7 @@ def build_graph(
     engine.execute(
         """
         CREATE OR REPLACE TEMP TABLE _labels AS
-        SELECT node_id, node_id AS label FROM identity_nodes WHERE NOT is_hub
+        SELECT node_id, node_id AS label FROM identity_nodes WHERE links AND NOT is_hub
     """,
         step=step,
     )
@@ -174,7 +183,7 @@ def build_graph(
         step="identity: members",
     )
     stats = engine.fetchall("""
-        SELECT (SELECT count(*) FROM identity_nodes), (SELECT count(*) FROM hub_values),
+        SELECT (SELECT count(*) FROM identity_nodes WHERE links), (SELECT count(*) FROM hub_values),
                (SELECT count(*) FROM _edges), (SELECT count(DISTINCT comp) FROM _record_comp)
     """)[0]
     for t in ("_rn", "_rn_link", "_edges", "_labels"):

@@ -5,7 +5,8 @@ without identifiers) belonged to which profile after the last run. A new compone
 the id of the previous profile it shares most keys with; each old id goes to exactly one
 component; components with no past mint an id from their smallest member key, so a fresh
 workspace loaded with the same data gets the same ids. Every create, merge and split is
-written to `profile_history`.
+written to `profile_history`. Nothing persistent changes until `commit_profile_ids`, which the
+caller runs in the same short transaction that swaps in the new profile tables.
 """
 
 from __future__ import annotations
@@ -74,22 +75,17 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
     )
     engine.execute(
         f"""
-        INSERT INTO profile_history
-        SELECT {int(run_id)}, now(), cp.profile_id,
-               CASE WHEN src.profile_id IS NULL THEN 'created' ELSE 'split' END,
-               src.profile_id, NULL
+        CREATE OR REPLACE TEMP TABLE _history AS
+        SELECT {int(run_id)} AS run_id, now() AS happened_at, cp.profile_id,
+               CASE WHEN src.profile_id IS NULL THEN 'created' ELSE 'split' END AS event,
+               src.profile_id AS other_profile_id, NULL::BIGINT AS members
         FROM _comp_profile cp
         LEFT JOIN (SELECT comp, profile_id FROM _claims
                    QUALIFY row_number() OVER (PARTITION BY comp
                                               ORDER BY shared DESC, profile_id) = 1) src
           USING (comp)
         WHERE cp.minted
-    """,
-        step=step,
-    )
-    engine.execute(
-        f"""
-        INSERT INTO profile_history
+        UNION ALL
         SELECT {int(run_id)}, now(), c.profile_id, 'merged', cp.profile_id, c.shared
         FROM _claims c JOIN _comp_profile cp USING (comp)
         WHERE c.profile_id <> cp.profile_id
@@ -97,21 +93,30 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
     """,
         step=step,
     )
-    engine.execute("DELETE FROM profile_keys")
     engine.execute(
         """
-        INSERT INTO profile_keys
+        CREATE OR REPLACE TABLE next_profile_keys AS
         SELECT m.member_key, cp.profile_id FROM _members m JOIN _comp_profile cp USING (comp)
     """,
         step=step,
     )
-    counts = engine.fetchall(f"""
+    counts = engine.fetchall(
+        """
         SELECT (SELECT count(*) FROM _comp_profile),
                count(*) FILTER (WHERE event = 'created'),
                count(*) FILTER (WHERE event = 'merged'),
                count(*) FILTER (WHERE event = 'split')
-        FROM profile_history WHERE run_id = {int(run_id)}
-    """)[0]
+        FROM _history
+    """
+    )[0]
     for t in ("_claims", "_born", "_kept"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     return IdAssignment(*(int(c) for c in counts))
+
+
+def commit_profile_ids(engine: Engine) -> None:
+    """Inside the caller's transaction: record history and make the new keys current."""
+    engine.execute("INSERT INTO profile_history SELECT * FROM _history", step="commit ids")
+    engine.execute("DROP TABLE IF EXISTS profile_keys")
+    engine.execute("ALTER TABLE next_profile_keys RENAME TO profile_keys")
+    engine.execute("DROP TABLE _history")

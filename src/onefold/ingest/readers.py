@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -104,8 +105,33 @@ def _error_rows(bad: list[tuple[int, str, str]]) -> pa.Table:
     )
 
 
+def _block_table(block: bytes, first_row: int) -> tuple[pa.Table, int]:
+    """Split a block of whole lines into rows; returns the table and the number of lines.
+
+    The common case (valid UTF-8) is validated, split and filtered in C by pyarrow; a block
+    with a bad byte falls back to line-by-line decoding so only the bad line is flagged.
+    """
+    try:
+        text = pa.array([block], pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        lines = block.split(b"\n")
+        return _lines_table(lines, first_row), len(lines)
+    lines_arr = pc.list_flatten(pc.split_pattern(text, pattern="\n"))
+    n = len(lines_arr)
+    rows = pa.array(range(first_row, first_row + n), pa.int64())
+    keep = pc.not_equal(pc.utf8_trim_whitespace(lines_arr), "")
+    kept = pc.sum(keep).as_py() or 0
+    table = pa.table(
+        {
+            "__line": pc.filter(lines_arr, keep),
+            "__row": pc.filter(rows, keep),
+            "__error": pa.nulls(kept, pa.string()),
+        }
+    )
+    return table, n
+
+
 def _lines_table(lines: list[bytes], first_row: int) -> pa.Table:
-    """Decode lines; a line that is not UTF-8 is kept (with replacement chars) and flagged."""
     texts: list[str] = []
     errors: list[str | None] = []
     rows: list[int] = []
@@ -140,9 +166,10 @@ def _jsonl(path: Path, _delimiter: str, progress: Progress) -> Iterator[Chunk]:
             if cut < 0:
                 rest = data
                 continue
-            lines, rest = data[:cut].split(b"\n"), data[cut + 1 :]
-            yield Chunk(_lines_table(lines, row), is_json_text=True)
-            row += len(lines)
+            table, n = _block_table(data[:cut], row)
+            rest = data[cut + 1 :]
+            yield Chunk(table, is_json_text=True)
+            row += n
             progress(done)
     if rest.strip():
         yield Chunk(_lines_table([rest], row), is_json_text=True)

@@ -3,7 +3,10 @@
 Survivorship (documented in the README): for each trait the value from the source listed
 first in `source_priority` wins; among equally ranked sources the most recently observed
 non-null value wins (event time, else load time). Identifiers are all kept; the primary
-email/phone is the most recently seen one.
+email/phone is the most recently seen one that is not a shared (hub) value.
+
+Tables are built under `next_*` names and swapped in by `swap_profile_tables` inside one
+short transaction, so a reader never sees half a run.
 """
 
 from __future__ import annotations
@@ -11,6 +14,13 @@ from __future__ import annotations
 from onefold.engine.base import Engine
 
 USABLE = "('valid', 'suspicious')"
+TABLES = (
+    "record_profiles",
+    "profile_identifiers",
+    "profile_traits",
+    "profile_consents",
+    "profiles",
+)
 
 
 def _source_rank(source_priority: tuple[str, ...]) -> str:
@@ -20,116 +30,134 @@ def _source_rank(source_priority: tuple[str, ...]) -> str:
     return f"CASE r.source {whens} ELSE {len(source_priority)} END"
 
 
-def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
-    """Rebuild record_profiles, profile_identifiers, profile_traits, profile_consents, profiles."""
-    step = "profiles"
-    engine.execute(
-        """
-        CREATE OR REPLACE TABLE record_profiles AS
-        SELECT c.rid, c.source, c.record_key, cp.profile_id
-        FROM _record_comp c JOIN _comp_profile cp USING (comp)
-    """,
-        step=step,
+RECORD_PROFILES = """
+    CREATE OR REPLACE TABLE next_record_profiles AS
+    SELECT c.rid, c.source, c.record_key, cp.profile_id
+    FROM _record_comp c JOIN _comp_profile cp USING (comp)
+"""
+
+# two-level grouping (profile, node, source) → (profile, node) keeps the aggregation on
+# integer keys and avoids DISTINCT lists, which matters at tens of millions of rows
+PROFILE_IDENTIFIERS = """
+    CREATE OR REPLACE TABLE next_profile_identifiers AS
+    WITH per_source AS (
+        SELECT p.profile_id, rn.node_id, r.source, count(*) AS records,
+               min(coalesce(r.event_time, r.loaded_at)) AS first_seen,
+               max(coalesce(r.event_time, r.loaded_at)) AS last_seen
+        FROM record_nodes rn JOIN next_record_profiles p USING (rid)
+        JOIN records r USING (rid)
+        GROUP BY ALL
+    ), per_node AS (
+        SELECT profile_id, node_id, sum(records)::BIGINT AS records,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               list(source ORDER BY source) AS sources
+        FROM per_source GROUP BY ALL
     )
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TABLE profile_identifiers AS
-        SELECT p.profile_id, v.name AS id_type, v.value, count(*) AS records,
+    SELECT pn.profile_id, n.id_type, n.value, pn.records, pn.first_seen, pn.last_seen,
+           pn.sources, n.is_hub AS shared
+    FROM per_node pn JOIN identity_nodes n USING (node_id)
+"""
+
+PROFILE_TRAITS = """
+    CREATE OR REPLACE TABLE next_profile_traits AS
+    SELECT profile_id, trait, value, source, observed_at FROM (
+        SELECT p.profile_id, v.name AS trait, v.value, r.source,
+               coalesce(r.event_time, r.loaded_at) AS observed_at,
+               row_number() OVER (
+                   PARTITION BY p.profile_id, v.name
+                   ORDER BY {rank}, coalesce(r.event_time, r.loaded_at) DESC NULLS LAST,
+                            r.rid DESC) AS rn
+        FROM record_values v JOIN records r USING (rid) JOIN next_record_profiles p USING (rid)
+        WHERE v.role = 'trait' AND v.status IN {usable}
+    ) WHERE rn = 1
+"""
+
+PROFILE_CONSENTS = """
+    CREATE OR REPLACE TABLE next_profile_consents AS
+    SELECT profile_id, purpose, status, source, observed_at FROM (
+        SELECT p.profile_id, v.name AS purpose, v.value AS status, r.source,
+               coalesce(r.event_time, r.loaded_at) AS observed_at,
+               row_number() OVER (PARTITION BY p.profile_id, v.name
+                                  ORDER BY coalesce(r.event_time, r.loaded_at) DESC NULLS LAST,
+                                           r.rid DESC) AS rn
+        FROM record_values v JOIN records r USING (rid) JOIN next_record_profiles p USING (rid)
+        WHERE v.role = 'consent' AND v.status = 'valid'
+    ) WHERE rn = 1
+"""
+
+PROFILES = """
+    CREATE OR REPLACE TABLE next_profiles AS
+    WITH t AS (
+        SELECT profile_id,
+               any_value(value) FILTER (WHERE trait = 'full_name') AS full_name,
+               any_value(value) FILTER (WHERE trait = 'first_name') AS first_name,
+               any_value(value) FILTER (WHERE trait = 'last_name') AS last_name,
+               any_value(value) FILTER (WHERE trait = 'birth_date') AS birth_date,
+               any_value(value) FILTER (WHERE trait = 'gender') AS gender,
+               any_value(value) FILTER (WHERE trait = 'country') AS country,
+               any_value(value) FILTER (WHERE trait = 'city') AS city
+        FROM next_profile_traits GROUP BY profile_id
+    ), ids AS (
+        SELECT profile_id,
+               arg_max(value, last_seen) FILTER (WHERE id_type = 'email' AND NOT shared)
+                   AS email,
+               arg_max(value, last_seen) FILTER (WHERE id_type = 'phone' AND NOT shared)
+                   AS phone,
+               arg_max(value, last_seen) FILTER (WHERE id_type = 'user_id') AS user_id,
+               count(*) AS identifiers
+        FROM next_profile_identifiers GROUP BY profile_id
+    ), per_source AS (
+        SELECT p.profile_id, r.source, any_value(r.channel) AS channel, count(*) AS records,
                min(coalesce(r.event_time, r.loaded_at)) AS first_seen,
                max(coalesce(r.event_time, r.loaded_at)) AS last_seen,
-               list(DISTINCT r.source ORDER BY r.source) AS sources,
-               bool_or(n.is_hub) AS shared
-        FROM record_values v JOIN records r USING (rid) JOIN record_profiles p USING (rid)
-        LEFT JOIN identity_nodes n ON n.id_type = v.name AND n.value = v.value
-        WHERE v.role = 'identifier' AND v.status IN {USABLE}
-        GROUP BY ALL
-    """,
-        step=step,
+               count(r.amount) AS orders
+        FROM next_record_profiles p JOIN records r USING (rid) GROUP BY ALL
+    ), acts AS (
+        SELECT profile_id, sum(records)::BIGINT AS records, min(first_seen) AS first_seen,
+               max(last_seen) AS last_seen,
+               list_sort(list_distinct(list(channel))) AS channels,
+               list(source ORDER BY source) AS sources, sum(orders)::BIGINT AS orders
+        FROM per_source GROUP BY profile_id
+    ), rev AS (
+        SELECT profile_id, map_from_entries(list((currency, total) ORDER BY currency))
+                   AS revenue
+        FROM (SELECT p.profile_id, coalesce(r.currency, '?') AS currency,
+                     round(sum(r.amount), 2) AS total
+              FROM next_record_profiles p JOIN records r USING (rid)
+              WHERE r.amount IS NOT NULL GROUP BY ALL)
+        GROUP BY profile_id
     )
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TABLE profile_traits AS
-        SELECT profile_id, trait, value, source, observed_at FROM (
-            SELECT p.profile_id, v.name AS trait, v.value, r.source,
-                   coalesce(r.event_time, r.loaded_at) AS observed_at,
-                   row_number() OVER (
-                       PARTITION BY p.profile_id, v.name
-                       ORDER BY {_source_rank(source_priority)},
-                                coalesce(r.event_time, r.loaded_at) DESC NULLS LAST,
-                                r.rid DESC) AS rn
-            FROM record_values v JOIN records r USING (rid) JOIN record_profiles p USING (rid)
-            WHERE v.role = 'trait' AND v.status IN {USABLE}
-        ) WHERE rn = 1
-    """,
-        step=step,
-    )
-    engine.execute(
-        """
-        CREATE OR REPLACE TABLE profile_consents AS
-        SELECT profile_id, purpose, status, source, observed_at FROM (
-            SELECT p.profile_id, v.name AS purpose, v.value AS status, r.source,
-                   coalesce(r.event_time, r.loaded_at) AS observed_at,
-                   row_number() OVER (PARTITION BY p.profile_id, v.name
-                                      ORDER BY coalesce(r.event_time, r.loaded_at) DESC NULLS LAST,
-                                               r.rid DESC) AS rn
-            FROM record_values v JOIN records r USING (rid) JOIN record_profiles p USING (rid)
-            WHERE v.role = 'consent' AND v.status = 'valid'
-        ) WHERE rn = 1
-    """,
-        step=step,
-    )
-    engine.execute(
-        """
-        CREATE OR REPLACE TABLE profiles AS
-        WITH t AS (
-            SELECT profile_id,
-                   any_value(value) FILTER (WHERE trait = 'full_name') AS full_name,
-                   any_value(value) FILTER (WHERE trait = 'first_name') AS first_name,
-                   any_value(value) FILTER (WHERE trait = 'last_name') AS last_name,
-                   any_value(value) FILTER (WHERE trait = 'birth_date') AS birth_date,
-                   any_value(value) FILTER (WHERE trait = 'gender') AS gender,
-                   any_value(value) FILTER (WHERE trait = 'country') AS country,
-                   any_value(value) FILTER (WHERE trait = 'city') AS city
-            FROM profile_traits GROUP BY profile_id
-        ), ids AS (
-            SELECT profile_id,
-                   arg_max(value, last_seen) FILTER (WHERE id_type = 'email' AND NOT shared)
-                       AS email,
-                   arg_max(value, last_seen) FILTER (WHERE id_type = 'phone' AND NOT shared)
-                       AS phone,
-                   arg_max(value, last_seen) FILTER (WHERE id_type = 'user_id') AS user_id,
-                   count(*) AS identifiers
-            FROM profile_identifiers GROUP BY profile_id
-        ), acts AS (
-            SELECT p.profile_id, count(*) AS records,
-                   min(coalesce(r.event_time, r.loaded_at)) AS first_seen,
-                   max(coalesce(r.event_time, r.loaded_at)) AS last_seen,
-                   list(DISTINCT r.channel ORDER BY r.channel) AS channels,
-                   list(DISTINCT r.source ORDER BY r.source) AS sources,
-                   count(r.amount) AS orders
-            FROM record_profiles p JOIN records r USING (rid) GROUP BY p.profile_id
-        ), rev AS (
-            SELECT profile_id, map_from_entries(list((currency, total) ORDER BY currency))
-                       AS revenue
-            FROM (SELECT p.profile_id, coalesce(r.currency, '?') AS currency,
-                         round(sum(r.amount), 2) AS total
-                  FROM record_profiles p JOIN records r USING (rid)
-                  WHERE r.amount IS NOT NULL GROUP BY ALL)
-            GROUP BY profile_id
-        )
-        SELECT a.profile_id,
-               coalesce(t.full_name, CASE
-                   WHEN regexp_matches(coalesce(t.last_name, '') || coalesce(t.first_name, ''),
-                                       '^\\p{Han}+$')
-                   THEN t.last_name || t.first_name
-                   ELSE nullif(trim(concat_ws(' ', t.first_name, t.last_name)), '') END)
-                   AS name,
-               i.email, i.phone, i.user_id, t.birth_date, t.gender, t.country, t.city,
-               a.first_seen, a.last_seen, a.channels, a.sources, len(a.sources) AS source_count,
-               a.records, a.orders, rev.revenue, coalesce(i.identifiers, 0) AS identifiers
-        FROM acts a LEFT JOIN t USING (profile_id) LEFT JOIN ids i USING (profile_id)
-        LEFT JOIN rev USING (profile_id)
-    """,
-        step=step,
-    )
-    return int(engine.fetchone("SELECT count(*) FROM profiles"))
+    SELECT a.profile_id,
+           coalesce(t.full_name, CASE
+               WHEN regexp_matches(coalesce(t.last_name, '') || coalesce(t.first_name, ''),
+                                   '^\\p{Han}+$')
+               THEN t.last_name || t.first_name
+               ELSE nullif(trim(concat_ws(' ', t.first_name, t.last_name)), '') END)
+               AS name,
+           i.email, i.phone, i.user_id, t.birth_date, t.gender, t.country, t.city,
+           a.first_seen, a.last_seen, a.channels, a.sources, len(a.sources) AS source_count,
+           a.records, a.orders, rev.revenue, coalesce(i.identifiers, 0) AS identifiers
+    FROM acts a LEFT JOIN t USING (profile_id) LEFT JOIN ids i USING (profile_id)
+    LEFT JOIN rev USING (profile_id)
+"""
+
+
+def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
+    """Build the next generation of every profile table (see `swap_profile_tables`)."""
+    step = "profiles"
+    for sql in (
+        RECORD_PROFILES,
+        PROFILE_IDENTIFIERS,
+        PROFILE_TRAITS.format(rank=_source_rank(source_priority), usable=USABLE),
+        PROFILE_CONSENTS,
+        PROFILES,
+    ):
+        engine.execute(sql, step=step)
+    return int(engine.fetchone("SELECT count(*) FROM next_profiles"))
+
+
+def swap_profile_tables(engine: Engine) -> None:
+    """Make the `next_*` tables current; call inside the run's final transaction."""
+    for name in TABLES:
+        engine.execute(f"DROP TABLE IF EXISTS {name}")
+        engine.execute(f"ALTER TABLE next_{name} RENAME TO {name}")
