@@ -10,6 +10,7 @@ guarantees cost. Sample data is generated once per (persons, seed) and reused.
 from __future__ import annotations
 
 import argparse
+import logging
 import resource
 import shutil
 import sys
@@ -53,13 +54,13 @@ def raw_duckdb_seconds(ws: Workspace) -> float:
         for path in m.files(ws.root):
             p = str(path).replace("'", "''")
             if m.format == "csv":
-                src = f"read_csv('{p}', all_varchar = true, header = true)"
-                ws.engine.execute(f"INSERT INTO _raw SELECT to_json(t)::VARCHAR FROM {src} t")
-            else:
-                src = f"read_text('{p}')"
-                ws.engine.execute(
-                    f"INSERT INTO _raw SELECT unnest(string_split(content, chr(10))) FROM {src}"
+                select = (
+                    f"SELECT to_json(t)::VARCHAR FROM "
+                    f"read_csv('{p}', all_varchar = true, header = true) t"
                 )
+            else:
+                select = f"SELECT json::VARCHAR FROM read_ndjson_objects('{p}')"
+            ws.engine.execute(f"INSERT INTO _raw {select}")
     seconds = time.perf_counter() - t0
     ws.engine.execute("DROP TABLE _raw")
     return seconds
@@ -72,7 +73,11 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path("bench-data"))
     ap.add_argument("--memory-limit", default="4GB", help="DuckDB memory_limit (spills beyond)")
     ap.add_argument("--json", action="store_true", help="print one JSON object last")
+    ap.add_argument("--verbose", action="store_true", help="log every SQL statement's time")
     args = ap.parse_args()
+    if args.verbose:
+        logging.basicConfig(format="%(asctime)s %(message)s", stream=sys.stderr)
+        logging.getLogger("onefold.sql").setLevel(logging.DEBUG)
     console = Console(stderr=args.json)
     data = ensure_sample(args.dir, args.persons, args.seed, console)
 

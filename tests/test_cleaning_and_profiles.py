@@ -117,3 +117,30 @@ def test_timeline_and_revenue(workspace, add_source) -> None:
     view = workspace.profile(p["profile_id"])
     assert [t["record_key"] for t in view.timeline] == ["r2", "r1", "r3"]
     assert {t["event_type"] for t in view.timeline} == {"store_purchase"}
+
+
+def test_each_distinct_value_is_normalised_once(workspace, add_source) -> None:
+    add_source(
+        "crm",
+        CRM.format(dob_format="%Y-%m-%d"),
+        "crm.csv",
+        "id,name,email,dob,city,modified\n1,A,a@mail.com,,,2024-01-01\n"
+        "2,A,a@mail.com,,,2024-01-01\n",
+    )
+    (workspace.root / "sources" / "pos.yml").write_text(
+        "name: pos\npath: data/pos.csv\nformat: csv\nchannel: offline\nrecord_key: id\n"
+        "identifiers: {phone: phone}\n"
+    )
+    (workspace.root / "data" / "pos.csv").write_text(
+        "id,phone\n1,(415) 555-2671\n2,415-555-2671\n3,415.555.2671\n4,(415) 555-2671\n"
+    )
+    workspace.load()
+    first = workspace.resolve()
+    cached = workspace.query("SELECT normaliser, raw FROM normalised_values ORDER BY ALL")
+    assert {"normaliser": "id.phone", "raw": "4155552671"} in cached
+    assert sum(c["normaliser"] == "id.phone" for c in cached) == 1  # three formats, one parse
+    assert sum(c["normaliser"] == "id.email" for c in cached) == 1
+    assert first.clean.normalised_now == len(cached)
+    assert workspace.resolve().clean.normalised_now == 0  # a re-run normalises nothing
+    raws = workspace.query("SELECT DISTINCT raw FROM record_values WHERE name = 'phone'")
+    assert len(raws) == 3  # the raw text itself is kept as it came

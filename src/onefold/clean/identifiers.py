@@ -19,7 +19,13 @@ MAX_IDENTIFIER_LENGTH = 256
 _COMPACT_RE = re.compile(r"[\s\-.]+")
 
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _bad_char(s: str) -> str | None:
+    if s.isascii():  # the common case, checked in C: only C0 controls and DEL can be bad
+        m = _ASCII_CONTROL.search(s)
+        return f"U+{ord(m.group()):04X}" if m else None
     for c in s:
         if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn"):
             return f"U+{ord(c):04X}"

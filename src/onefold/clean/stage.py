@@ -24,7 +24,7 @@ TABLES = (
         file VARCHAR, row_number BIGINT, loaded_at TIMESTAMPTZ, event_time_raw VARCHAR,
         event_time TIMESTAMPTZ, event_type VARCHAR, amount DOUBLE, currency VARCHAR)""",
     """CREATE OR REPLACE TEMP TABLE field_values (
-        rid BIGINT, role VARCHAR, name VARCHAR, field VARCHAR, raw VARCHAR,
+        rid BIGINT, role VARCHAR, name VARCHAR, field VARCHAR, raw VARCHAR, nkey VARCHAR,
         normaliser VARCHAR, param VARCHAR, value VARCHAR, status VARCHAR, reason VARCHAR)""",
 )
 
@@ -95,10 +95,10 @@ def run_clean(
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _pending AS
-        SELECT DISTINCT normaliser, param, raw FROM field_values f
+        SELECT DISTINCT normaliser, param, nkey AS raw FROM field_values f
         WHERE normaliser NOT IN {sql_only}
           AND NOT EXISTS (SELECT 1 FROM normalised_values n WHERE n.normaliser = f.normaliser
-                          AND n.param = f.param AND n.raw = f.raw)
+                          AND n.param = f.param AND n.raw = f.nkey)
     """,
         step="clean: find new values",
     )
@@ -118,7 +118,7 @@ def run_clean(
                n.key, n.script
         FROM field_values f
         LEFT JOIN normalised_values n
-          ON n.normaliser = f.normaliser AND n.param = f.param AND n.raw = f.raw
+          ON n.normaliser = f.normaliser AND n.param = f.param AND n.raw = f.nkey
     """,
         step="clean: join normalised values",
     )

@@ -121,6 +121,7 @@ def build_graph(
     """,
         step="identity: hubs",
     )
+    report("hubs", 1, 1)
     engine.execute(
         """
         UPDATE identity_nodes SET is_hub = true
