@@ -38,22 +38,22 @@ def run(root: Path = Path("demo-workspace"), persons: int = PERSONS) -> None:
             result = ws.resolve(progress=report)
         console.print(inventory_table(ws.sources()))
         acc = score_against_truth(ws.engine, summary.ground_truth)
+        summary_rows = {
+            "records landed": f"{sum(r.rows_new for r in loads):,}",
+            "rejected values (kept, with reasons)": f"{result.clean.rejects:,}",
+            "identifier values": f"{result.graph.nodes:,}",
+            "shared hub values (not used to link)": f"{result.graph.hubs:,}",
+            "profiles": f"{result.profiles:,}",
+            "true persons in the ground truth": f"{acc.persons:,}",
+            "pairwise precision": f"{acc.precision:.4f}",
+            "pairwise recall": f"{acc.recall:.4f}",
+            "B-cubed F1": f"{acc.bcubed_f1:.4f}",
+            "largest profile (records)": str(acc.largest_profile),
+        }
         console.print(
             table(
-                [
-                    {
-                        "records landed": sum(r.rows_new for r in loads),
-                        "rejected values": result.clean.rejects,
-                        "identifiers": result.graph.nodes,
-                        "shared hub values": result.graph.hubs,
-                        "profiles": result.profiles,
-                        "true persons": acc.persons,
-                        "pairwise precision": f"{acc.precision:.4f}",
-                        "pairwise recall": f"{acc.recall:.4f}",
-                        "B-cubed F1": f"{acc.bcubed_f1:.4f}",
-                    }
-                ],
-                title="summary (scored against the generator's ground truth)",
+                [{"metric": k, "value": v} for k, v in summary_rows.items()],
+                title="summary, scored against the generator's ground truth",
             )
         )
         best = ws.query("""
@@ -66,8 +66,9 @@ def run(root: Path = Path("demo-workspace"), persons: int = PERSONS) -> None:
         console.print(Rule())
         console.print(
             f"done in {time.perf_counter() - started:.0f} s. Explore: "
-            f"[bold]onefold profiles search 'zhang wei' -w {root}[/], "
-            f"[bold]onefold sources --fields -w {root}[/], [bold]onefold rejects -w {root}[/]"
+            f"[bold].venv/bin/onefold profiles search 'zhang wei' -w {root}[/], "
+            f"[bold].venv/bin/onefold sources --fields -w {root}[/], "
+            f"[bold].venv/bin/onefold rejects -w {root}[/]"
         )
 
 

@@ -22,6 +22,8 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, list):
+        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+            return ", ".join(f"{k} {fmt(v)}" for k, v in value)  # a MAP from Arrow
         return ", ".join(fmt(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k} {fmt(v)}" for k, v in value.items())
