@@ -22,7 +22,9 @@ from onefold.config.settings import CONFIG_FILE, DEFAULT_CONFIG_YAML, ProjectCon
 from onefold.engine import DuckDBEngine, Engine
 from onefold.engine.migrations import migrate
 from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_mean
+from onefold.identity.clustering import cluster_components
 from onefold.identity.graph import GraphResult, build_graph
+from onefold.identity.matching import run_matching
 from onefold.identity.stable_ids import IdAssignment, assign_profile_ids, commit_profile_ids
 from onefold.ingest.landing import LoadResult, land_file
 from onefold.lookup import ProfileView, search_profiles, show_profile
@@ -34,6 +36,19 @@ from onefold.quality.report import quality_report
 
 
 @dataclass(frozen=True)
+class MatchSummary:
+    """What probabilistic matching did in one run."""
+
+    records: int
+    candidate_pairs: int
+    pairs_above_threshold: int
+    merges: int
+    refused_conflict: int
+    refused_incoherent: int
+    em_iterations: int
+
+
+@dataclass(frozen=True)
 class ResolveResult:
     run_id: int
     clean: CleanResult
@@ -41,6 +56,7 @@ class ResolveResult:
     ids: IdAssignment
     profiles: int
     seconds: dict[str, float] = field(default_factory=dict)
+    matching: MatchSummary | None = None
 
 
 class Workspace:
@@ -141,11 +157,30 @@ class Workspace:
         seconds["clean"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         graph = build_graph(self.engine, self.config.identity, progress)
-        ids = assign_profile_ids(self.engine, run_id)
         seconds["identity"] = time.perf_counter() - t0
+        matched: MatchSummary | None = None
+        if self.config.matching.enabled:
+            t0 = time.perf_counter()
+            match = run_matching(self.engine, self.config.matching, progress)
+            clusters = cluster_components(
+                self.engine, self.config.matching.threshold, self.config.identity.unique_types
+            )
+            matched = MatchSummary(
+                match.records,
+                match.pairs,
+                match.above_threshold,
+                clusters.merges,
+                clusters.refused_conflict,
+                clusters.refused_incoherent,
+                match.model.iterations,
+            )
+            seconds["matching"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ids = assign_profile_ids(self.engine, run_id)
+        seconds["identity"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         n = build_profiles(self.engine, self.config.source_priority)
-        result = ResolveResult(run_id, clean, graph, ids, n, seconds)
+        result = ResolveResult(run_id, clean, graph, ids, n, seconds, matched)
         with self.engine.transaction():  # readers see the old run or the new one, never half
             commit_profile_ids(self.engine)
             swap_profile_tables(self.engine)
@@ -154,7 +189,7 @@ class Workspace:
                 [run_id, started, datetime.now(UTC), orjson.dumps(_stats(result)).decode()],
             )
         seconds["profiles"] = time.perf_counter() - t0
-        for t in ("_record_comp", "_members", "_comp_profile"):
+        for t in ("_record_comp", "_members", "_comp_profile", "_match_links", "_comp_edges"):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -61,9 +62,54 @@ class IdentitySettings(_Strict):
             return self.link_types
         return tuple(t for t in self.id_types if t != "order_id")
 
+    @property
+    def unique_types(self) -> tuple[str, ...]:
+        """Types a person has at most one value of (hub limit 1): they never merge apart."""
+        return tuple(t for t, limit in self.hub_limits.items() if limit <= 1)
+
     def rank(self, id_type: str) -> int:
         """Position in the priority list (0 = strongest)."""
         return self.priority.index(id_type) if id_type in self.priority else len(self.priority)
+
+
+ComparisonMethod = Literal["name", "text", "exact", "date", "phone", "email", "number"]
+
+
+class ComparisonSpec(_Strict):
+    """One field compared between two records; its levels depend on `method`."""
+
+    field: str = Field(description="a trait name or an identifier type")
+    method: ComparisonMethod = "text"
+    tf_adjust: bool = Field(
+        default=False, description="weight exact agreement by how rare the value is"
+    )
+
+
+class MatchingSettings(_Strict):
+    """Probabilistic (Fellegi–Sunter) matching for records without a shared identifier."""
+
+    enabled: bool = False
+    sources: tuple[str, ...] | None = Field(
+        default=None, description="sources whose records are matched (default: all)"
+    )
+    comparisons: tuple[ComparisonSpec, ...] = ()
+    blocking: tuple[tuple[str, ...], ...] = Field(
+        default=(),
+        description=(
+            "candidate pairs: each rule lists keys that must be equal, e.g. "
+            "[last_name, 'birth_date[:4]']; `field[:N]` is a prefix, `field[-N:]` a suffix"
+        ),
+    )
+    max_block_size: int = Field(default=2000, description="larger blocks are skipped")
+    threshold: float = Field(default=0.95, gt=0, lt=1, description="match probability to link")
+    u_sample_pairs: int = 1_000_000
+    max_em_iterations: int = 30
+
+    @model_validator(mode="after")
+    def _check(self) -> MatchingSettings:
+        if self.enabled and (not self.comparisons or not self.blocking):
+            raise ValueError("matching.enabled needs comparisons and blocking rules")
+        return self
 
 
 class ProjectConfig(_Strict):
@@ -81,6 +127,7 @@ class ProjectConfig(_Strict):
     source_priority: tuple[str, ...] = Field(
         default=(), description="sources whose traits win survivorship, first wins"
     )
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
 
     @model_validator(mode="after")
     def _check(self) -> ProjectConfig:

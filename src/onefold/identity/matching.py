@@ -1,0 +1,364 @@
+"""Probabilistic matching (Fellegi–Sunter) for records that share no strong identifier.
+
+The heavy, per-pair work is SQL: one row of comparable values per record (`match_records`),
+candidate pairs from blocking rules, a level per comparison per pair. Learning happens on the
+*distinct level patterns* (a few thousand rows whatever the data size): u-probabilities from
+random pairs, m-probabilities and the prior by expectation–maximisation, no labels. Scores go
+back to SQL as literal weights, so every pair carries the weight of each comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from onefold.config.settings import MatchingSettings
+from onefold.engine.base import Engine
+from onefold.identity.comparisons import Comparison, build_comparisons
+
+USABLE = "('valid', 'suspicious', 'partial')"
+_BLOCK_KEY = r"^(?P<field>[a-z_][a-z0-9_]*)(\[(?P<a>-?\d*):(?P<b>-?\d*)\])?$"
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class Model:
+    """Learned parameters: prior λ, and m/u per comparison level (index 0 = missing)."""
+
+    prior: float
+    m: dict[str, list[float]]
+    u: dict[str, list[float]]
+    iterations: int = 0
+    pairs: int = 0
+    history: list[float] = field(default_factory=list)
+
+    def weight(self, name: str, level: int) -> float:
+        if level == 0:
+            return 0.0
+        return math.log2(self.m[name][level] / self.u[name][level])
+
+
+def blocking_key_sql(key: str) -> tuple[str, str]:
+    """`last_name` → (field, SQL); `birth_date[:4]` a prefix, `phone[-4:]` a suffix."""
+    import re
+
+    m = re.match(_BLOCK_KEY, key)
+    if not m:
+        raise ValueError(f"blocking key {key!r}: expected `field`, `field[:N]` or `field[-N:]`")
+    col = f"{m['field']}_key"
+    a, b = m["a"], m["b"]
+    if m.group(2) is None:
+        return m["field"], col
+    if a in ("", None) and b and int(b) > 0:
+        return m["field"], f"left({col}, {int(b)})"
+    if a and int(a) < 0 and b in ("", None):
+        return m["field"], f"right({col}, {-int(a)})"
+    raise ValueError(f"blocking key {key!r}: only [:N] prefixes and [-N:] suffixes are supported")
+
+
+def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
+    """One row per record with `<field>`, `<field>_key`, `<field>_sorted`, `tf_<field>`."""
+    comps = {c.field: c for c in settings.comparisons}
+    fields = list(comps)
+    for rule in settings.blocking:
+        for key in rule:
+            f, _ = blocking_key_sql(key)
+            if f not in fields:
+                fields.append(f)
+    phone_like = {f for f, c in comps.items() if c.method == "phone"}
+    cols = []
+    for f in fields:
+        key = "regexp_replace(key, '[^0-9]', '', 'g')" if f in phone_like else "key"
+        cols.append(f"any_value(value) FILTER (WHERE name = {_lit(f)}) AS {f}")
+        cols.append(f"any_value({key}) FILTER (WHERE name = {_lit(f)}) AS {f}_key")
+    where_source = ""
+    if settings.sources:
+        where_source = "AND r.source IN (" + ", ".join(_lit(s) for s in settings.sources) + ")"
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _mr AS
+        SELECT rid, {", ".join(cols)}
+        FROM (SELECT v.rid, v.name, v.value,
+                     nullif(coalesce(v.key, lower(trim(v.value))), '') AS key
+              FROM record_values v JOIN records r USING (rid)
+              WHERE v.name IN ({", ".join(_lit(f) for f in fields)})
+                AND v.status IN {USABLE} {where_source})
+        GROUP BY rid
+    """,
+        step="matching: records",
+    )
+    extra = []
+    for f in fields:
+        extra.append(f"array_to_string(list_sort(string_split({f}_key, ' ')), ' ') AS {f}_sorted")
+        extra.append(
+            f"CASE WHEN {f}_key IS NOT NULL THEN count(*) OVER (PARTITION BY {f}_key) "
+            f"/ count({f}_key) OVER () END AS tf_{f}"
+        )
+    engine.execute(
+        f"CREATE OR REPLACE TABLE match_records AS SELECT *, {', '.join(extra)} FROM _mr",
+        step="matching: records",
+    )
+    engine.execute("DROP TABLE _mr")
+    return int(engine.fetchone("SELECT count(*) FROM match_records"))
+
+
+def candidate_pairs(engine: Engine, settings: MatchingSettings) -> int:
+    """Union of the blocking rules' pairs; a block larger than max_block_size is skipped."""
+    parts = []
+    for rule in settings.blocking:
+        exprs = [blocking_key_sql(k)[1] for k in rule]
+        not_null = " AND ".join(f"({e}) IS NOT NULL AND ({e}) <> ''" for e in exprs)
+        bk = "concat_ws(chr(31), " + ", ".join(exprs) + ")"
+        block = (
+            f"(SELECT rid, {bk} AS bk FROM match_records WHERE {not_null} "
+            f"QUALIFY count(*) OVER (PARTITION BY {bk}) <= {int(settings.max_block_size)})"
+        )
+        parts.append(
+            f"SELECT a.rid AS rid_l, b.rid AS rid_r FROM {block} a JOIN {block} b "
+            f"ON a.bk = b.bk AND a.rid < b.rid"
+        )
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE _pairs AS SELECT DISTINCT rid_l, rid_r FROM ("
+        + " UNION ALL ".join(parts)
+        + ")",
+        step="matching: blocking",
+    )
+    return int(engine.fetchone("SELECT count(*) FROM _pairs"))
+
+
+def _gamma_select(comparisons: list[Comparison]) -> str:
+    return ", ".join(f"{c.gamma_sql()} AS {c.column}" for c in comparisons)
+
+
+def _level_counts(engine: Engine, comparisons: list[Comparison], sql: str) -> list[tuple[int, ...]]:
+    cols = ", ".join(c.column for c in comparisons)
+    return [
+        tuple(int(x) for x in row)
+        for row in engine.fetchall(f"SELECT {cols}, count(*) FROM ({sql}) GROUP BY ALL")
+    ]
+
+
+def estimate_u(
+    engine: Engine, comparisons: list[Comparison], settings: MatchingSettings
+) -> dict[str, list[float]]:
+    """u: how often each level occurs between two random records (almost all non-matches)."""
+    n = max(2, int(math.sqrt(2 * settings.u_sample_pairs)))
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE _sample AS SELECT * FROM match_records "
+        f"USING SAMPLE reservoir({n} ROWS) REPEATABLE (7)"
+    )
+    rows = _level_counts(
+        engine,
+        comparisons,
+        f"SELECT {_gamma_select(comparisons)} FROM _sample l JOIN _sample r ON l.rid < r.rid",
+    )
+    engine.execute("DROP TABLE _sample")
+    u: dict[str, list[float]] = {}
+    for i, c in enumerate(comparisons):
+        counts = [0.0] * c.n_levels
+        for row in rows:
+            counts[row[i]] += row[-1]
+        present = sum(counts[1:])
+        # add-half smoothing: a level never seen among random pairs is rare, not impossible
+        u[c.field] = [0.0] + [
+            (counts[level] + 0.5) / (present + 0.5 * (c.n_levels - 1))
+            for level in range(1, c.n_levels)
+        ]
+    return u
+
+
+def _initial_m(c: Comparison) -> list[float]:
+    """Agreement levels start likely for matches, disagreement unlikely; EM takes it from there."""
+    k = c.n_levels - 1
+    weights = [2.0 ** (k - i) for i in range(1, k + 1)]
+    weights[-1] = weights[-1] / 4
+    total = sum(weights)
+    return [0.0] + [w / total for w in weights]
+
+
+def expectation_maximisation(
+    patterns: list[tuple[int, ...]],
+    comparisons: list[Comparison],
+    u: dict[str, list[float]],
+    max_iterations: int,
+    prior: float = 0.1,
+) -> Model:
+    """EM over distinct level patterns (each with its count); u stays fixed, as in Splink."""
+    m = {c.field: _initial_m(c) for c in comparisons}
+    total = sum(p[-1] for p in patterns) or 1
+    model = Model(prior, m, u, pairs=total)
+    for it in range(1, max_iterations + 1):
+        sums = {c.field: [0.0] * c.n_levels for c in comparisons}
+        matched = 0.0
+        for p in patterns:
+            lm, lu = math.log(model.prior), math.log(1 - model.prior)
+            for i, c in enumerate(comparisons):
+                level = p[i]
+                if level:
+                    lm += math.log(model.m[c.field][level])
+                    lu += math.log(model.u[c.field][level])
+            post = 1 / (1 + math.exp(min(700.0, lu - lm)))
+            weight = post * p[-1]
+            matched += weight
+            for i, c in enumerate(comparisons):
+                sums[c.field][p[i]] += weight
+        new_prior = min(max(matched / total, 1e-9), 1 - 1e-9)
+        change = abs(new_prior - model.prior)
+        for c in comparisons:
+            present = sum(sums[c.field][1:])
+            if present > 0:
+                levels = [0.0] + [
+                    max(sums[c.field][lv] / present, 1e-6) for lv in range(1, c.n_levels)
+                ]
+                change = max(
+                    change, max(abs(a - b) for a, b in zip(levels, model.m[c.field], strict=True))
+                )
+                model.m[c.field] = levels
+        model.prior = new_prior
+        model.iterations = it
+        model.history.append(change)
+        if change < 1e-5:
+            break
+    return model
+
+
+def score_sql(comparisons: list[Comparison], model: Model) -> str:
+    """The match weight of a pair as SQL: prior + Σ level weights (+ term-frequency terms)."""
+    terms = [f"{math.log2(model.prior / (1 - model.prior))!r}"]
+    for c in comparisons:
+        whens = " ".join(
+            f"WHEN {lv} THEN {model.weight(c.field, lv)!r}" for lv in range(1, c.n_levels)
+        )
+        terms.append(f"(CASE {c.column} {whens} ELSE 0 END)")
+        if c.tf_adjust:
+            terms.append(f"tfa_{c.field}")
+    return " + ".join(terms)
+
+
+def score_pairs(engine: Engine, comparisons: list[Comparison], model: Model) -> None:
+    """Write `match_pairs` with each comparison's level and weight and the total."""
+    weights_cols = []
+    for c in comparisons:
+        whens = " ".join(
+            f"WHEN {lv} THEN {model.weight(c.field, lv)!r}" for lv in range(1, c.n_levels)
+        )
+        tf = f" + tfa_{c.field}" if c.tf_adjust else ""
+        weights_cols.append(f"(CASE {c.column} {whens} ELSE 0 END){tf} AS w_{c.field}")
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TABLE match_pairs AS
+        SELECT *, 1 / (1 + pow(2, -match_weight)) AS match_probability FROM (
+            SELECT *, {score_sql(comparisons, model)} AS match_weight, {", ".join(weights_cols)}
+            FROM _gamma)
+    """,
+        step="matching: score",
+    )
+
+
+def _tf_terms(comparisons: list[Comparison], model: Model) -> str:
+    """Exact agreement on a rare value counts for more: replace u(exact) by the value's
+    frequency (the larger of the two sides), as Splink's term-frequency adjustment does."""
+    out = []
+    for c in comparisons:
+        if c.tf_adjust:
+            u_exact = model.u[c.field][1]
+            out.append(
+                f"CASE WHEN {c.column} = 1 THEN log2({u_exact!r}) - "
+                f"log2(greatest(l.tf_{c.field}, r.tf_{c.field}, 1e-9)) ELSE 0 END "
+                f"AS tfa_{c.field}"
+            )
+    return (", " + ", ".join(out)) if out else ""
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    records: int
+    pairs: int
+    model: Model
+    above_threshold: int
+
+
+def run_matching(
+    engine: Engine,
+    settings: MatchingSettings,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> MatchResult:
+    """Records → candidate pairs → levels → u, EM → `match_pairs` and `match_weights`."""
+    report = progress or (lambda _s, _d, _t: None)
+    comparisons = build_comparisons(settings.comparisons)
+    report("matching", 0, 4)
+    n_records = build_match_records(engine, settings)
+    n_pairs = candidate_pairs(engine, settings)
+    report("matching", 1, 4)
+    u = estimate_u(engine, comparisons, settings)
+    # levels first, term-frequency terms after EM (they need the learned u(exact) only)
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _gamma_raw AS
+        SELECT p.rid_l, p.rid_r, {_gamma_select(comparisons)},
+               {
+            ", ".join(
+                f"l.tf_{c.field} AS tfl_{c.field}, r.tf_{c.field} AS tfr_{c.field}"
+                for c in comparisons
+                if c.tf_adjust
+            )
+            or "NULL AS _no_tf"
+        }
+        FROM _pairs p JOIN match_records l ON l.rid = p.rid_l JOIN match_records r
+          ON r.rid = p.rid_r
+    """,
+        step="matching: compare",
+    )
+    report("matching", 2, 4)
+    patterns = _level_counts(engine, comparisons, "SELECT * FROM _gamma_raw")
+    model = expectation_maximisation(patterns, comparisons, u, settings.max_em_iterations)
+    report("matching", 3, 4)
+    tf = _tf_terms(comparisons, model).replace("l.tf_", "tfl_").replace("r.tf_", "tfr_")
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE _gamma AS SELECT *{tf} FROM _gamma_raw",
+        step="matching: term frequencies",
+    )
+    engine.execute("DROP TABLE _gamma_raw")
+    score_pairs(engine, comparisons, model)
+    _store_weights(engine, comparisons, model)
+    above = int(
+        engine.fetchone(
+            "SELECT count(*) FROM match_pairs WHERE match_probability >= ?", [settings.threshold]
+        )
+    )
+    for t in ("_pairs", "_gamma"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    report("matching", 4, 4)
+    return MatchResult(n_records, n_pairs, model, above)
+
+
+def _store_weights(engine: Engine, comparisons: list[Comparison], model: Model) -> None:
+    """Keep the learned parameters beside the pairs, for `explain` and for the README."""
+    rows: dict[str, list[object]] = {k: [] for k in ("field", "level", "label", "m", "u", "weight")}
+    for c in comparisons:
+        for lv, label in enumerate(c.labels()):
+            if lv == 0:
+                continue
+            rows["field"].append(c.field)
+            rows["level"].append(lv)
+            rows["label"].append(label)
+            rows["m"].append(model.m[c.field][lv])
+            rows["u"].append(model.u[c.field][lv])
+            rows["weight"].append(model.weight(c.field, lv))
+    rows["field"].append("(prior)")
+    rows["level"].append(0)
+    rows["label"].append(f"λ after {model.iterations} EM iterations over {model.pairs} pairs")
+    rows["m"].append(model.prior)
+    rows["u"].append(None)
+    rows["weight"].append(math.log2(model.prior / (1 - model.prior)))
+    engine.register("_weights", pa.table(rows))
+    try:
+        engine.execute("CREATE OR REPLACE TABLE match_weights AS SELECT * FROM _weights")
+    finally:
+        engine.unregister("_weights")
