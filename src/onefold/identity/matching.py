@@ -20,6 +20,10 @@ from onefold.engine.base import Engine
 from onefold.identity.comparisons import Comparison, build_comparisons
 
 USABLE = "('valid', 'suspicious', 'partial')"
+#: A virtual field: the full name where a source has one, else first and last name joined
+#: (in either order: the name comparison has a level for the same tokens reordered).
+PERSON_NAME = "person_name"
+NAME_PARTS = ("full_name", "first_name", "last_name")
 _BLOCK_KEY = r"^(?P<field>[a-z_][a-z0-9_]*)(\[(?P<a>-?\d*):(?P<b>-?\d*)\])?$"
 
 
@@ -37,6 +41,9 @@ class Model:
     iterations: int = 0
     pairs: int = 0
     history: list[float] = field(default_factory=list)
+    #: P(match) for two records drawn at random: the prior used to score. EM's `prior` is the
+    #: match rate *among candidate pairs*, which blocking pushes towards 1 on good blocks.
+    global_prior: float | None = None
 
     def weight(self, name: str, level: int) -> float:
         if level == 0:
@@ -72,8 +79,11 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
             if f not in fields:
                 fields.append(f)
     phone_like = {f for f, c in comps.items() if c.method == "phone"}
+    source_fields = [f for f in fields if f != PERSON_NAME]
+    if PERSON_NAME in fields:
+        source_fields += [f for f in NAME_PARTS if f not in source_fields]
     cols = []
-    for f in fields:
+    for f in source_fields:
         key = "regexp_replace(key, '[^0-9]', '', 'g')" if f in phone_like else "key"
         cols.append(f"any_value(value) FILTER (WHERE name = {_lit(f)}) AS {f}")
         cols.append(f"any_value({key}) FILTER (WHERE name = {_lit(f)}) AS {f}_key")
@@ -87,12 +97,23 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
         FROM (SELECT v.rid, v.name, v.value,
                      nullif(coalesce(v.key, lower(trim(v.value))), '') AS key
               FROM record_values v JOIN records r USING (rid)
-              WHERE v.name IN ({", ".join(_lit(f) for f in fields)})
+              WHERE v.name IN ({", ".join(_lit(f) for f in source_fields)})
                 AND v.status IN {USABLE} {where_source})
         GROUP BY rid
     """,
         step="matching: records",
     )
+    if PERSON_NAME in fields:
+        engine.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _mr AS
+            SELECT *, coalesce(full_name, concat_ws(' ', first_name, last_name)) AS {PERSON_NAME},
+                   coalesce(full_name_key, nullif(concat_ws(' ', first_name_key, last_name_key),
+                                                  '')) AS {PERSON_NAME}_key
+            FROM _mr
+        """,
+            step="matching: records",
+        )
     extra = []
     for f in fields:
         extra.append(f"array_to_string(list_sort(string_split({f}_key, ' ')), ' ') AS {f}_sorted")
@@ -230,7 +251,8 @@ def expectation_maximisation(
 
 def score_sql(comparisons: list[Comparison], model: Model) -> str:
     """The match weight of a pair as SQL: prior + Σ level weights (+ term-frequency terms)."""
-    terms = [f"{math.log2(model.prior / (1 - model.prior))!r}"]
+    prior = model.global_prior if model.global_prior is not None else model.prior
+    terms = [f"{math.log2(prior / (1 - prior))!r}"]
     for c in comparisons:
         whens = " ".join(
             f"WHEN {lv} THEN {model.weight(c.field, lv)!r}" for lv in range(1, c.n_levels)
@@ -318,6 +340,11 @@ def run_matching(
     report("matching", 2, 4)
     patterns = _level_counts(engine, comparisons, "SELECT * FROM _gamma_raw")
     model = expectation_maximisation(patterns, comparisons, u, settings.max_em_iterations)
+    # expected matches among the candidates, over all possible pairs: blocking with good
+    # recall finds nearly every match, so this is the chance two random records match
+    all_pairs = max(n_records * (n_records - 1) / 2, 1.0)
+    expected = model.prior * n_pairs
+    model.global_prior = min(max(expected / all_pairs, 1e-12), 0.5)
     report("matching", 3, 4)
     tf = _tf_terms(comparisons, model).replace("l.tf_", "tfl_").replace("r.tf_", "tfr_")
     engine.execute(
@@ -351,12 +378,16 @@ def _store_weights(engine: Engine, comparisons: list[Comparison], model: Model) 
             rows["m"].append(model.m[c.field][lv])
             rows["u"].append(model.u[c.field][lv])
             rows["weight"].append(model.weight(c.field, lv))
+    prior = model.global_prior if model.global_prior is not None else model.prior
     rows["field"].append("(prior)")
     rows["level"].append(0)
-    rows["label"].append(f"λ after {model.iterations} EM iterations over {model.pairs} pairs")
-    rows["m"].append(model.prior)
+    rows["label"].append(
+        f"P(two random records match); EM: {model.iterations} iterations over "
+        f"{model.pairs} candidate pairs, {model.prior:.4f} of them matches"
+    )
+    rows["m"].append(prior)
     rows["u"].append(None)
-    rows["weight"].append(math.log2(model.prior / (1 - model.prior)))
+    rows["weight"].append(math.log2(prior / (1 - prior)))
     engine.register("_weights", pa.table(rows))
     try:
         engine.execute("CREATE OR REPLACE TABLE match_weights AS SELECT * FROM _weights")
