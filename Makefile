@@ -19,7 +19,10 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/pipeline.py --persons 100000
+	$(BIN)/python benchmarks/febrl.py
+	$(BIN)/python benchmarks/identity_scale.py --persons 10000
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -202,9 +202,10 @@ def _run_onefold(spec: Mapping[str, Any]) -> dict[str, Any]:
         seconds = time.perf_counter() - t0
         links = Path(spec["clusters_out"]).with_suffix(".links.csv")
         ws.export_links(links)
-    with links.open(newline="", encoding="utf-8") as f, Path(spec["clusters_out"]).open(
-        "w", newline="", encoding="utf-8"
-    ) as out:
+    with (
+        links.open(newline="", encoding="utf-8") as f,
+        Path(spec["clusters_out"]).open("w", newline="", encoding="utf-8") as out,
+    ):
         w = csv.writer(out)
         w.writerow(["key", "cluster_id"])
         for row in csv.DictReader(f):

@@ -31,11 +31,11 @@ from typing import Any
 import orjson
 import pandas as pd
 import yaml
-from _peers import SPLINK_THRESHOLD, ratio, read_clusters, run_peer, run_progress
-from _scoring import pairwise_scores
 from rich.console import Console
 from rich.table import Table
 
+from _peers import SPLINK_THRESHOLD, Tool, ratio, read_clusters, run_peer, run_progress
+from _scoring import pairwise_scores
 from onefold import Workspace
 
 COLUMNS = (
@@ -52,6 +52,7 @@ COLUMNS = (
 )
 VARIANTS = {"with_ssn": True, "without_ssn": False}
 _SHORT = {"with_ssn": "+ssn", "without_ssn": "-ssn"}  # keeps the table within 80 columns
+RATIOS = {"f1_ratio": "f1", "seconds_ratio": "seconds", "rss_ratio": "peak_rss_mb"}
 _PERSON = re.compile(r"^rec-(\d+)-")
 
 
@@ -227,21 +228,27 @@ def run_all(datasets: list[str], workdir: Path, console: Console) -> dict[str, A
                 ws_dir = onefold_workspace(run_dir / "ws", frames, with_ssn)
                 spec = splink_spec(run_dir, frames, link_type, with_ssn)
                 row: dict[str, Any] = {}
-                for tool in ("onefold", "splink"):
+                tools: tuple[Tool, ...] = ("onefold", "splink")
+                for tool in tools:
                     task = progress.add_task(f"{dataset} {variant}: {tool}", total=None)
                     tool_spec = (
                         {"workspace": str(ws_dir), "clusters_out": str(run_dir / "of.csv")}
                         if tool == "onefold"
                         else spec
                     )
-                    run = run_peer(tool, tool_spec, run_dir)  # type: ignore[arg-type]
-                    clusters = read_clusters(Path(tool_spec["clusters_out"]))
-                    row[tool] = _summary(pairwise_scores(clusters, truth), run)
+                    try:
+                        run = run_peer(tool, tool_spec, run_dir)
+                    except RuntimeError as exc:  # report the other tool all the same
+                        console.print(f"[red]{dataset} {variant} {tool} failed:[/] {exc}")
+                        row[tool] = None
+                    else:
+                        clusters = read_clusters(Path(tool_spec["clusters_out"]))
+                        row[tool] = _summary(pairwise_scores(clusters, truth), run)
                     progress.update(task, total=1, completed=1)
                     progress.advance(overall)
-                row["f1_ratio"] = ratio(row["onefold"]["f1"], row["splink"]["f1"])
-                row["seconds_ratio"] = ratio(row["onefold"]["seconds"], row["splink"]["seconds"])
-                row["rss_ratio"] = ratio(row["onefold"]["peak_rss_mb"], row["splink"]["peak_rss_mb"])
+                for key, field in RATIOS.items():
+                    of, sp = row["onefold"], row["splink"]
+                    row[key] = ratio(of[field], sp[field]) if of and sp else None
                 results[dataset][variant] = row
     return results
 
@@ -256,6 +263,9 @@ def render(results: dict[str, Any], console: Console) -> None:
         for variant, row in variants.items():
             for tool in ("onefold", "splink"):
                 r = row[tool]
+                if r is None:
+                    table.add_row(dataset, _SHORT[variant], tool, "[red]failed")
+                    continue
                 table.add_row(
                     dataset,
                     _SHORT[variant],

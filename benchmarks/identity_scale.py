@@ -31,13 +31,13 @@ from typing import Any
 
 import orjson
 import yaml
-from _peers import SPLINK_THRESHOLD, ratio, read_clusters, run_peer, run_progress
-from _scoring import pairwise_scores
-from pipeline import ensure_sample
 from rich.console import Console
 from rich.table import Table
 
+from _peers import SPLINK_THRESHOLD, ratio, read_clusters, run_peer, run_progress
+from _scoring import pairwise_scores
 from onefold import Workspace
+from pipeline import ensure_sample
 
 PERSON_SOURCES = (
     "crm_contacts",
@@ -211,7 +211,7 @@ def main() -> None:
     args = ap.parse_args()
     console = Console(stderr=args.json)
     data = ensure_sample(args.dir, args.persons, args.seed, console)
-    run_dir = args.dir / f"identity-scale-{args.persons}-{args.seed}"
+    run_dir = (args.dir / f"identity-scale-{args.persons}-{args.seed}").resolve()
     ws_root = prepare_workspace(run_dir / "ws", data)
     truth = read_truth(data / "ground_truth.csv")
 
@@ -220,10 +220,17 @@ def main() -> None:
         progress.update(overall, total=3)
         task = progress.add_task("onefold load + resolve", total=None)
         of_spec = {"workspace": str(ws_root), "clusters_out": str(run_dir / "onefold.csv")}
-        run = run_peer("onefold", of_spec, run_dir)
-        results["onefold"] = _summary(
-            pairwise_scores(read_clusters(run_dir / "onefold.csv"), truth), run
-        )
+        try:
+            run = run_peer("onefold", of_spec, run_dir)
+        except RuntimeError as exc:
+            # Splink still runs if onefold got as far as cleaning (its input is onefold's
+            # cleaned values); otherwise export_flat below fails with the real cause.
+            console.print(f"[red]onefold failed:[/] {exc}")
+            results["onefold"] = None
+        else:
+            results["onefold"] = _summary(
+                pairwise_scores(read_clusters(run_dir / "onefold.csv"), truth), run
+            )
         progress.update(task, total=1, completed=1)
         progress.advance(overall)
 
@@ -244,17 +251,24 @@ def main() -> None:
 
     of, sp = results["onefold"], results["splink"]
     ratios = {
-        "f1_ratio": ratio(of["f1"], sp["f1"]),
-        "seconds_ratio": ratio(of["seconds"], sp["seconds"]),
-        "rss_ratio": ratio(of["peak_rss_mb"], sp["peak_rss_mb"]),
+        key: ratio(of[field], sp[field]) if of else None
+        for key, field in (
+            ("f1_ratio", "f1"),
+            ("seconds_ratio", "seconds"),
+            ("rss_ratio", "peak_rss_mb"),
+        )
     }
     table = Table(
-        title=f"identity resolution at {args.persons:,} persons ({records:,} person-level records)"
+        caption="ratio = onefold / Splink; max = records in the largest cluster",
+        title=f"identity resolution at {args.persons:,} persons ({records:,} person-level records)",
     )
-    cols = ("tool", "prec.", "recall", "F1", "B³ F1", "largest", "seconds", "peak MB")
+    cols = ("tool", "prec.", "recall", "F1", "B³ F1", "max", "seconds", "peak MB")
     for col in cols:
         table.add_column(col, justify="left" if col == "tool" else "right", no_wrap=True)
     for tool, r in results.items():
+        if r is None:
+            table.add_row(tool, "[red]failed")
+            continue
         table.add_row(
             tool,
             f"{r['precision']:.4f}",
@@ -266,15 +280,19 @@ def main() -> None:
             f"{r['peak_rss_mb']:,.0f}",
         )
     table.add_section()
+
+    def fmt(x: float | None) -> str:
+        return "—" if x is None else f"{x:.2f}"
+
     table.add_row(
-        "onefold/splink",
+        "ratio",
         "",
         "",
-        *("—" if ratios["f1_ratio"] is None else f"{ratios['f1_ratio']:.2f}",),
+        fmt(ratios["f1_ratio"]),
         "",
         "",
-        *(f"{ratios[k]:.2f}" if ratios[k] is not None else "—" for k in ("seconds_ratio",)),
-        *(f"{ratios[k]:.2f}" if ratios[k] is not None else "—" for k in ("rss_ratio",)),
+        fmt(ratios["seconds_ratio"]),
+        fmt(ratios["rss_ratio"]),
     )
     console.print(table)
     if args.json:

@@ -46,6 +46,14 @@ class IdentitySettings(_Strict):
         default=None,
         description="identifier types that may join records; default: all except order_id",
     )
+    name_conflict_similarity: float | None = Field(
+        default=0.8,
+        description=(
+            "a shared value (email, phone, device…) whose records carry two names that differ "
+            "beyond this Jaro–Winkler similarity, once common tokens are removed, is a hub: "
+            "Li Jia and Li Ming share a family email, not an identity; None disables"
+        ),
+    )
     canonicalise_email_providers: bool = Field(
         default=False, description="fold Gmail dots and +tags (googlemail.com → gmail.com)"
     )

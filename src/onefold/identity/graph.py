@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from onefold.config.settings import IdentitySettings
 from onefold.engine.base import Engine
+from onefold.identity.nicknames import register_aliases
 
 MAX_ITERATIONS = 64
 
@@ -45,6 +46,59 @@ def hub_rule_sql(settings: IdentitySettings) -> str:
             guard = f"AND a_type NOT IN {_in(unique)}" if unique else ""
         whens.append(f"WHEN b_type = {_lit(t)} {guard} THEN {int(limit)}")
     return "CASE " + " ".join(whens) + " END" if whens else "NULL"
+
+
+def name_conflict_sql(unique_types: tuple[str, ...], similarity: float) -> str:
+    """Hubs by name evidence: a value whose records name two different people.
+
+    Tokens both names share are set aside first (a family shares its surname; a reordered
+    `Wei Zhang` shares all of `Zhang Wei`), and so are nicknames of each other (Bill and
+    William); what remains must still look alike. Only full names (two tokens or more) are
+    judged, and the same letters rearranged count as a typo. Unique types are not judged this
+    way: an account id outranks a name typed by an agent.
+    """
+    return f"""
+        INSERT INTO hub_values
+        WITH rec_name AS (
+            SELECT rid, coalesce(
+                any_value(key) FILTER (WHERE name = 'full_name'),
+                nullif(concat_ws(' ', any_value(key) FILTER (WHERE name = 'first_name'),
+                                      any_value(key) FILTER (WHERE name = 'last_name')), '')
+            ) AS nm
+            FROM record_values
+            WHERE role = 'trait' AND name IN ('full_name', 'first_name', 'last_name')
+              AND status IN ('valid', 'suspicious') AND key IS NOT NULL
+            GROUP BY rid
+        ), node_names AS (
+            SELECT DISTINCT r.node_id, string_split(n.nm, ' ') AS tokens, n.nm
+            FROM _rn r JOIN rec_name n USING (rid)
+            WHERE r.id_type NOT IN {_in(unique_types)} AND n.nm IS NOT NULL
+        ), multi AS (
+            SELECT node_id FROM node_names GROUP BY node_id HAVING count(*) > 1
+        ), rest AS (
+            SELECT a.node_id, a.nm AS na, b.nm AS nb,
+                   array_to_string(list_filter(a.tokens, lambda x: NOT list_contains(b.tokens, x)
+                       AND NOT list_has_any(coalesce(al.m[x], []), b.tokens)), ' ') AS ra,
+                   array_to_string(list_filter(b.tokens, lambda x: NOT list_contains(a.tokens, x)
+                       AND NOT list_has_any(coalesce(al.m[x], []), a.tokens)), ' ') AS rb
+            FROM node_names a JOIN node_names b ON a.node_id = b.node_id AND a.nm < b.nm
+            CROSS JOIN name_aliases al
+            WHERE a.node_id IN (SELECT node_id FROM multi)
+              AND len(a.tokens) >= 2 AND len(b.tokens) >= 2
+        ), conflicts AS (
+            SELECT node_id, count(*) AS n FROM rest
+            WHERE ra <> '' AND rb <> '' AND jaro_winkler_similarity(ra, rb) < {similarity!r}
+              -- the same letters rearranged (a typo across the space) is one person
+              AND levenshtein(array_to_string(list_sort(string_split(replace(na, ' ', ''), '')),
+                                              ''),
+                              array_to_string(list_sort(string_split(replace(nb, ' ', ''), '')),
+                                              '')) > 2
+            GROUP BY node_id
+        )
+        SELECT n.node_id, n.id_type, n.value, 'name', c.n + 1, 1
+        FROM conflicts c JOIN identity_nodes n USING (node_id)
+        WHERE n.node_id NOT IN (SELECT node_id FROM hub_values)
+    """
 
 
 @dataclass(frozen=True)
@@ -121,6 +175,12 @@ def build_graph(
     """,
         step="identity: hubs",
     )
+    if settings.name_conflict_similarity is not None:
+        register_aliases(engine)
+        engine.execute(
+            name_conflict_sql(settings.unique_types, settings.name_conflict_similarity),
+            step="identity: name conflicts",
+        )
     report("hubs", 1, 1)
     engine.execute(
         """

@@ -1,0 +1,45 @@
+"""Given-name aliases (Bill ~ William, Liz ~ Elizabeth) from the `nicknames` package.
+
+The package ships a hand-curated list of English names and their nicknames; onefold turns it
+into a map name → every related name, both directions, so a comparison can ask whether two
+tokens are the same name however the customer gave it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pyarrow as pa
+from nicknames import name_triplets
+
+from onefold.engine.base import Engine
+
+TABLE = "name_aliases"
+
+
+@lru_cache(maxsize=1)
+def alias_pairs() -> tuple[tuple[str, str], ...]:
+    pairs: set[tuple[str, str]] = set()
+    for t in name_triplets():
+        a, b = t.name1.casefold(), t.name2.casefold()
+        if a != b:
+            pairs.add((a, b))
+            pairs.add((b, a))
+    return tuple(sorted(pairs))
+
+
+def register_aliases(engine: Engine) -> None:
+    """Create `name_aliases(m MAP(VARCHAR, VARCHAR[]))`, one row, for use inside lambdas."""
+    pairs = alias_pairs()
+    engine.register(
+        "_alias_pairs", pa.table({"name": [a for a, _ in pairs], "alias": [b for _, b in pairs]})
+    )
+    try:
+        engine.execute(
+            f"CREATE OR REPLACE TEMP TABLE {TABLE} AS "
+            "SELECT map_from_entries(list((name, aliases))) AS m FROM ("
+            "SELECT name, list(alias ORDER BY alias) AS aliases FROM _alias_pairs GROUP BY name)",
+            step="nickname aliases",
+        )
+    finally:
+        engine.unregister("_alias_pairs")
