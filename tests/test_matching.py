@@ -132,8 +132,9 @@ def test_clustering_refuses_conflicts_and_incoherent_chains() -> None:
     )
     engine.execute(
         "CREATE TABLE match_pairs AS SELECT * FROM (VALUES "
-        "(1, 2, 0.99::DOUBLE), (1, 3, 0.98), (3, 4, 0.97), (3, 5, 0.10), (3, 6, 0.20)) "
-        "t(rid_l, rid_r, match_probability)"
+        "(1, 2, 0.99::DOUBLE, 7.0::DOUBLE), (1, 3, 0.98, 6.0), (3, 4, 0.97, 5.0), (3, 5, 0.10, -3.0), "
+        "(3, 6, 0.20, -2.0)) "
+        "t(rid_l, rid_r, match_probability, match_weight)"
     )
     result = cluster_components(engine, 0.95, ("user_id",))
     comps = dict(engine.fetchall("SELECT rid, comp FROM _record_comp ORDER BY rid"))
@@ -143,6 +144,8 @@ def test_clustering_refuses_conflicts_and_incoherent_chains() -> None:
     assert (result.merges, result.refused_conflict, result.refused_incoherent) == (1, 1, 1)
     members = dict(engine.fetchall("SELECT member_key, comp FROM _members"))
     assert members["k1"] == members["k2"]
+    # the evidence of the one accepted merge is kept for `explain`
+    assert engine.fetchall("SELECT rid_l, rid_r FROM match_links") == [(1, 2)]
 
 
 def test_probabilistic_links_never_join_two_user_ids(workspace, add_source) -> None:

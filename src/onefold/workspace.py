@@ -189,7 +189,7 @@ class Workspace:
                 [run_id, started, datetime.now(UTC), orjson.dumps(_stats(result)).decode()],
             )
         seconds["profiles"] = time.perf_counter() - t0
-        for t in ("_record_comp", "_members", "_comp_profile", "_match_links", "_comp_edges"):
+        for t in ("_record_comp", "_members", "_comp_profile", "_comp_edges"):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 

@@ -135,12 +135,42 @@ def cluster_components(
         accepted.append((e["ca"], e["cb"], e["best"]))
         merges += 1
     mapping = {c: cl.find(c) for c in list(cl.parent)}
-    _apply(engine, mapping, accepted)
+    _keep_evidence(engine, accepted)
+    _apply(engine, mapping)
     return ClusterResult(len(edges), merges, conflicts, incoherent)
 
 
-def _apply(engine: Engine, mapping: dict[str, str], accepted: list[tuple[str, str, float]]) -> None:
-    """Relabel merged components and keep the accepted links as evidence for `explain`."""
+def _keep_evidence(engine: Engine, accepted: list[tuple[str, str, float]]) -> None:
+    """`match_links`: for every accepted merge, the record pair that carried it (for
+    `explain`). Written before relabelling, while components still have their own labels."""
+    engine.register(
+        "_accepted",
+        pa.table(
+            {
+                "ca": pa.array([a for a, _, _ in accepted], pa.string()),
+                "cb": pa.array([b for _, b, _ in accepted], pa.string()),
+            }
+        ),
+    )
+    try:
+        engine.execute(
+            """
+            CREATE OR REPLACE TABLE match_links AS
+            SELECT p.rid_l, p.rid_r, p.match_probability, p.match_weight
+            FROM match_pairs p
+            JOIN _record_comp a ON a.rid = p.rid_l JOIN _record_comp b ON b.rid = p.rid_r
+            JOIN _accepted x ON least(a.comp, b.comp) = x.ca AND greatest(a.comp, b.comp) = x.cb
+            QUALIFY row_number() OVER (PARTITION BY x.ca, x.cb
+                                       ORDER BY p.match_probability DESC, p.rid_l, p.rid_r) = 1
+        """,
+            step="clustering: evidence",
+        )
+    finally:
+        engine.unregister("_accepted")
+
+
+def _apply(engine: Engine, mapping: dict[str, str]) -> None:
+    """Relabel merged components in `_record_comp` and `_members`."""
     table = pa.table({"comp": list(mapping), "root": list(mapping.values())})
     engine.register("_merge_map", table)
     try:
@@ -152,16 +182,4 @@ def _apply(engine: Engine, mapping: dict[str, str], accepted: list[tuple[str, st
             f"UPDATE {t} SET comp = m.root FROM _mm m WHERE {t}.comp = m.comp",
             step="clustering: relabel",
         )
-    links = pa.table(
-        {
-            "comp_a": [a for a, _, _ in accepted],
-            "comp_b": [b for _, b, _ in accepted],
-            "probability": pa.array([p for _, _, p in accepted], pa.float64()),
-        }
-    )
-    engine.register("_links", links)
-    try:
-        engine.execute("CREATE OR REPLACE TEMP TABLE _match_links AS SELECT * FROM _links")
-    finally:
-        engine.unregister("_links")
     engine.execute("DROP TABLE _mm")
