@@ -128,7 +128,14 @@ def onefold_workspace(root: Path, frames: dict[str, pd.DataFrame], with_ssn: boo
         {"field": "postcode", "method": "exact", "tf_adjust": True},
         {"field": "state", "method": "exact"},
     ]
-    blocking = [["first_name"], ["last_name"], ["birth_date"], ["postcode"]]
+    blocking = [
+        ["first_name"],
+        ["last_name"],
+        ["birth_date"],
+        ["postcode"],
+        ["address_1"],
+        ["suburb"],
+    ]
     if with_ssn:
         comparisons.append({"field": "soc_sec_id", "method": "exact"})
         blocking.append(["soc_sec_id"])
@@ -138,6 +145,8 @@ def onefold_workspace(root: Path, frames: dict[str, pd.DataFrame], with_ssn: boo
             "comparisons": comparisons,
             "blocking": blocking,
             "threshold": SPLINK_THRESHOLD,
+            # two files to link, each free of duplicates: as Splink's link_only
+            "link_only": len(frames) > 1,
         }
     }
     cfg = root / "onefold.yml"
@@ -179,7 +188,14 @@ def splink_spec(
         {"column": "postcode", "method": "exact", "tf": True},
         {"column": "state", "method": "exact"},
     ]
-    blocking = [["given_name"], ["surname"], ["date_of_birth"], ["postcode"]]
+    blocking = [
+        ["given_name"],
+        ["surname"],
+        ["date_of_birth"],
+        ["postcode"],
+        ["address_1"],
+        ["suburb"],
+    ]
     if with_ssn:
         comparisons.append({"column": "soc_sec_id", "method": "levenshtein", "thresholds": [1, 2]})
         blocking.append(["soc_sec_id"])

@@ -132,8 +132,8 @@ def test_clustering_refuses_conflicts_and_incoherent_chains() -> None:
     )
     engine.execute(
         "CREATE TABLE match_pairs AS SELECT * FROM (VALUES "
-        "(1, 2, 0.99::DOUBLE, 7.0::DOUBLE), (1, 3, 0.98, 6.0), (3, 4, 0.97, 5.0), (3, 5, 0.10, -3.0), "
-        "(3, 6, 0.20, -2.0)) "
+        "(1, 2, 0.99::DOUBLE, 7.0::DOUBLE), (1, 3, 0.98, 6.0), (3, 4, 0.97, 5.0), "
+        "(3, 5, 0.10, -3.0), (3, 6, 0.20, -2.0)) "
         "t(rid_l, rid_r, match_probability, match_weight)"
     )
     result = cluster_components(engine, 0.95, ("user_id",))

@@ -108,9 +108,13 @@ class MatchingSettings(_Strict):
             "[last_name, 'birth_date[:4]']; `field[:N]` is a prefix, `field[-N:]` a suffix"
         ),
     )
+    link_only: bool = Field(
+        default=False,
+        description="compare records of different sources only (each source is clean already)",
+    )
     max_block_size: int = Field(default=2000, description="larger blocks are skipped")
     threshold: float = Field(default=0.95, gt=0, lt=1, description="match probability to link")
-    u_sample_pairs: int = 1_000_000
+    u_sample_pairs: int = 300_000
     max_em_iterations: int = 30
 
     @model_validator(mode="after")

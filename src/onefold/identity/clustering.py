@@ -7,8 +7,8 @@ only when
 - it would not put two different values of a unique identifier type (two user ids, two
   loyalty cards) into one profile, and
 - the two sides are *coherent*: of all the candidate pairs scored between their records, at
-  least `min_agreement` are above the threshold — a single strong link between two large
-  groups that otherwise disagree is not enough.
+  least `min_agreement` are above the threshold, or their mean match probability is — a
+  single strong link between two groups that otherwise disagree is not enough.
 The work is over component pairs that have at least one link above the threshold, a small
 fraction of all records.
 """
@@ -38,7 +38,7 @@ class _Clusters:
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
         self.unique: dict[str, dict[str, str]] = {}
-        self.adj: dict[str, dict[str, list[int]]] = {}
+        self.adj: dict[str, dict[str, list[float]]] = {}
 
     def find(self, x: str) -> str:
         root = x
@@ -63,9 +63,9 @@ class _Clusters:
         for other, counts in self.adj.pop(b, {}).items():
             if other == a:
                 continue
-            acc = adj_a.setdefault(other, [0, 0])
-            acc[0] += counts[0]
-            acc[1] += counts[1]
+            acc = adj_a.setdefault(other, [0.0, 0.0, 0.0])
+            for i in range(3):
+                acc[i] += counts[i]
             back = self.adj[other]
             back.pop(b, None)
             back[a] = acc
@@ -90,7 +90,7 @@ def cluster_components(
             WHERE a.comp <> b.comp
         ), g AS (
             SELECT ca, cb, max(prob) AS best, count(*) FILTER (WHERE prob >= {threshold!r})
-                   AS above, count(*) AS scored
+                   AS above, count(*) AS scored, sum(prob) AS prob_sum
             FROM e GROUP BY ALL
         ), active AS (
             SELECT ca AS comp FROM g WHERE above > 0 UNION SELECT cb FROM g WHERE above > 0
@@ -99,7 +99,9 @@ def cluster_components(
     """,
         step="clustering: component links",
     )
-    edges = engine.fetch_arrow("SELECT ca, cb, best, above, scored FROM _comp_edges").to_pylist()
+    edges = engine.fetch_arrow(
+        "SELECT ca, cb, best, above, scored, prob_sum FROM _comp_edges"
+    ).to_pylist()
     uniq_in = "(" + ", ".join(f"'{t}'" for t in unique_types) + ")" if unique_types else "(NULL)"
     uniques = engine.fetchall(
         f"""
@@ -114,7 +116,8 @@ def cluster_components(
     for comp, id_type, value in uniques:
         cl.unique.setdefault(comp, {}).setdefault(id_type, value)
     for e in edges:
-        cl.adj.setdefault(e["ca"], {})[e["cb"]] = counts = [e["above"], e["scored"]]
+        counts = [float(e["above"]), float(e["scored"]), float(e["prob_sum"])]
+        cl.adj.setdefault(e["ca"], {})[e["cb"]] = counts
         cl.adj.setdefault(e["cb"], {})[e["ca"]] = counts
     merges = conflicts = incoherent = 0
     accepted: list[tuple[str, str, float]] = []
@@ -127,8 +130,8 @@ def cluster_components(
         if cl.conflict(ra, rb):
             conflicts += 1
             continue
-        above, scored = cl.adj.get(ra, {}).get(rb, [0, 1])
-        if above < min_agreement * scored:
+        above, scored, prob_sum = cl.adj.get(ra, {}).get(rb, [0.0, 1.0, 0.0])
+        if above < min_agreement * scored and prob_sum < min_agreement * scored:
             incoherent += 1
             continue
         cl.union(ra, rb)

@@ -93,8 +93,8 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _mr AS
-        SELECT rid, {", ".join(cols)}
-        FROM (SELECT v.rid, v.name, v.value,
+        SELECT rid, any_value(source) AS src, {", ".join(cols)}
+        FROM (SELECT v.rid, r.source, v.name, v.value,
                      nullif(coalesce(v.key, lower(trim(v.value))), '') AS key
               FROM record_values v JOIN records r USING (rid)
               WHERE v.name IN ({", ".join(_lit(f) for f in source_fields)})
@@ -137,12 +137,13 @@ def candidate_pairs(engine: Engine, settings: MatchingSettings) -> int:
         not_null = " AND ".join(f"({e}) IS NOT NULL AND ({e}) <> ''" for e in exprs)
         bk = "concat_ws(chr(31), " + ", ".join(exprs) + ")"
         block = (
-            f"(SELECT rid, {bk} AS bk FROM match_records WHERE {not_null} "
+            f"(SELECT rid, src, {bk} AS bk FROM match_records WHERE {not_null} "
             f"QUALIFY count(*) OVER (PARTITION BY {bk}) <= {int(settings.max_block_size)})"
         )
+        cross = " AND a.src <> b.src" if settings.link_only else ""
         parts.append(
             f"SELECT a.rid AS rid_l, b.rid AS rid_r FROM {block} a JOIN {block} b "
-            f"ON a.bk = b.bk AND a.rid < b.rid"
+            f"ON a.bk = b.bk AND a.rid < b.rid{cross}"
         )
     engine.execute(
         "CREATE OR REPLACE TEMP TABLE _pairs AS SELECT DISTINCT rid_l, rid_r FROM ("
@@ -177,7 +178,8 @@ def estimate_u(
     rows = _level_counts(
         engine,
         comparisons,
-        f"SELECT {_gamma_select(comparisons)} FROM _sample l JOIN _sample r ON l.rid < r.rid",
+        f"SELECT {_gamma_select(comparisons)} FROM _sample l JOIN _sample r ON l.rid < r.rid"
+        + (" AND l.src <> r.src" if settings.link_only else ""),
     )
     engine.execute("DROP TABLE _sample")
     u: dict[str, list[float]] = {}
@@ -343,6 +345,11 @@ def run_matching(
     # expected matches among the candidates, over all possible pairs: blocking with good
     # recall finds nearly every match, so this is the chance two random records match
     all_pairs = max(n_records * (n_records - 1) / 2, 1.0)
+    if settings.link_only:
+        per_source = [
+            int(r[0]) for r in engine.fetchall("SELECT count(*) FROM match_records GROUP BY src")
+        ]
+        all_pairs = max((n_records**2 - sum(n * n for n in per_source)) / 2, 1.0)
     expected = model.prior * n_pairs
     model.global_prior = min(max(expected / all_pairs, 1e-12), 0.5)
     report("matching", 3, 4)
