@@ -15,6 +15,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from onefold.cli.explain_cmd import register as register_explain
 from onefold.cli.progress import progress_bar
 from onefold.cli.render import fields_table, fmt, inventory_table, print_profile, table
 from onefold.errors import OnefoldError
@@ -239,5 +240,7 @@ def export_links(out: Path = typer.Option(..., help="output CSV"), workspace: Pa
         n = ws.export_links(out)
     console.print(f"wrote {n:,} links to {out}")
 
+
+register_explain(app)
 
 __all__ = ["app", "fmt", "main"]

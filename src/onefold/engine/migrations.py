@@ -104,6 +104,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "manual overrides; evidence of merges for unmerge",
+        (
+            "CREATE SEQUENCE override_id_seq START 1",
+            """CREATE TABLE overrides (
+                override_id BIGINT PRIMARY KEY,
+                kind VARCHAR NOT NULL,
+                a VARCHAR NOT NULL,
+                b VARCHAR NOT NULL,
+                note VARCHAR,
+                created_at TIMESTAMPTZ NOT NULL
+            )""",
+            "ALTER TABLE profile_history ADD COLUMN evidence VARCHAR",
+        ),
+    ),
 )
 
 
