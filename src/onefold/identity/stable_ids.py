@@ -78,7 +78,8 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
         CREATE OR REPLACE TEMP TABLE _history AS
         SELECT {int(run_id)} AS run_id, now() AS happened_at, cp.profile_id,
                CASE WHEN src.profile_id IS NULL THEN 'created' ELSE 'split' END AS event,
-               src.profile_id AS other_profile_id, NULL::BIGINT AS members
+               src.profile_id AS other_profile_id, NULL::BIGINT AS members,
+               NULL::VARCHAR AS evidence
         FROM _comp_profile cp
         LEFT JOIN (SELECT comp, profile_id FROM _claims
                    QUALIFY row_number() OVER (PARTITION BY comp
@@ -86,7 +87,11 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
           USING (comp)
         WHERE cp.minted
         UNION ALL
-        SELECT {int(run_id)}, now(), c.profile_id, 'merged', cp.profile_id, c.shared
+        SELECT {int(run_id)}, now(), c.profile_id, 'merged', cp.profile_id, c.shared,
+               -- one member of each side as it was before the merge: what `unmerge` needs
+               (SELECT min(member_key) FROM profile_keys k WHERE k.profile_id = c.profile_id)
+               || chr(10) ||
+               (SELECT min(member_key) FROM profile_keys k WHERE k.profile_id = cp.profile_id)
         FROM _claims c JOIN _comp_profile cp USING (comp)
         WHERE c.profile_id <> cp.profile_id
           AND c.profile_id NOT IN (SELECT profile_id FROM _comp_profile)
