@@ -22,12 +22,19 @@ from onefold.config.settings import CONFIG_FILE, DEFAULT_CONFIG_YAML, ProjectCon
 from onefold.engine import DuckDBEngine, Engine
 from onefold.engine.migrations import migrate
 from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_mean
-from onefold.identity.clustering import cluster_components
+from onefold.identity.clustering import cluster_components, relabel_components
 from onefold.identity.graph import GraphResult, build_graph
 from onefold.identity.matching import run_matching
+from onefold.identity.overrides import (
+    Override,
+    cannot_link_components,
+    is_record_ref,
+    load_overrides,
+    must_link_mapping,
+)
 from onefold.identity.stable_ids import IdAssignment, assign_profile_ids, commit_profile_ids
 from onefold.ingest.landing import LoadResult, land_file
-from onefold.lookup import ProfileView, search_profiles, show_profile
+from onefold.lookup import ProfileView, identifier_candidates, search_profiles, show_profile
 from onefold.profiles.build import build_profiles, swap_profile_tables
 from onefold.profiles.export import export_links, export_profiles
 from onefold.progress import ProgressFn
@@ -156,14 +163,22 @@ class Workspace:
         clean = run_clean(self.engine, self.config, self.mappings, progress)
         seconds["clean"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        graph = build_graph(self.engine, self.config.identity, progress)
+        overrides = load_overrides(self.engine)
+        cannot = [(o.a, o.b) for o in overrides if o.kind == "cannot_link"]
+        must = [(o.a, o.b) for o in overrides if o.kind == "must_link"]
+        graph = build_graph(self.engine, self.config.identity, progress, cannot_links=cannot)
+        if must:
+            relabel_components(self.engine, must_link_mapping(self.engine, must))
         seconds["identity"] = time.perf_counter() - t0
         matched: MatchSummary | None = None
         if self.config.matching.enabled:
             t0 = time.perf_counter()
             match = run_matching(self.engine, self.config.matching, progress)
             clusters = cluster_components(
-                self.engine, self.config.matching.threshold, self.config.identity.unique_types
+                self.engine,
+                self.config.matching.threshold,
+                self.config.identity.unique_types,
+                cannot_link=cannot_link_components(self.engine, cannot),
             )
             matched = MatchSummary(
                 match.records,
@@ -192,6 +207,85 @@ class Workspace:
         for t in ("_record_comp", "_members", "_comp_profile", "_comp_edges"):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
+
+    # -- overrides ---------------------------------------------------------------------------
+    def add_override(
+        self, kind: Literal["must_link", "cannot_link"], a: str, b: str, note: str | None = None
+    ) -> int:
+        """Record a manual link or separation; it applies from the next `resolve` on.
+
+        `a`/`b` are records (`source/record_key`) or identifiers (`type:value`, normalised
+        here the way the pipeline normalises that type).
+        """
+        if kind not in ("must_link", "cannot_link"):
+            raise ConfigError(f"override kind {kind!r}: expected must_link or cannot_link")
+        refs = [self._normalise_ref(a), self._normalise_ref(b)]
+        if refs[0] == refs[1]:
+            raise ConfigError(f"an override needs two different references, got {a!r} twice")
+        oid = int(self.engine.fetchone("SELECT nextval('override_id_seq')"))
+        self.engine.execute(
+            "INSERT INTO overrides VALUES (?, ?, ?, ?, ?, ?)",
+            [oid, kind, refs[0], refs[1], note, datetime.now(UTC)],
+        )
+        return oid
+
+    def overrides(self) -> list[Override]:
+        return load_overrides(self.engine)
+
+    def remove_override(self, override_id: int) -> None:
+        if not self.engine.fetchone(
+            "SELECT count(*) FROM overrides WHERE override_id = ?", [override_id]
+        ):
+            raise NotFoundError(f"no override {override_id}")
+        self.engine.execute("DELETE FROM overrides WHERE override_id = ?", [override_id])
+
+    def unmerge(self, profile_id: str) -> int:
+        """Undo the latest merge into `profile_id` with a cannot-link between its two sides.
+
+        Returns the override id; the split happens at the next `resolve` (the CLI runs it).
+        """
+        row = self.engine.fetchall(
+            "SELECT evidence, profile_id FROM profile_history WHERE event = 'merged' "
+            "AND other_profile_id = ? AND evidence LIKE '%/%' || chr(10) || '%/%' "
+            "ORDER BY run_id DESC LIMIT 1",
+            [profile_id],
+        )
+        if not row:
+            raise NotFoundError(
+                f"profile {profile_id!r} has no recorded merge to undo; to separate records "
+                "that were joined in one go, use `onefold unlink SOURCE/KEY SOURCE/KEY`"
+            )
+        absorbed, survivor = str(row[0][0]).split("\n")
+        return self.add_override(
+            "cannot_link", absorbed, survivor, f"unmerge {row[0][1]} from {profile_id}"
+        )
+
+    def _normalise_ref(self, ref: str) -> str:
+        ref = ref.strip()
+        if is_record_ref(ref):
+            source, key = ref.split("/", 1)
+            mappings = self.mappings
+            if source not in mappings:
+                raise ConfigError(
+                    f"unknown source {source!r} in {ref!r}." + did_you_mean(source, mappings)
+                )
+            if not self.engine.fetchone(
+                "SELECT count(*) FROM landed_records WHERE source = ? AND record_key = ?",
+                [source, key],
+            ):
+                raise NotFoundError(f"no record {key!r} in source {source!r}")
+            return f"{source}/{key}"
+        id_types: dict[str, str] = dict(self.config.identity.id_types)
+        id_type = ref.split(":", 1)[0]
+        if ":" not in ref or id_type not in id_types:
+            raise ConfigError(
+                f"{ref!r}: expected SOURCE/RECORD_KEY or TYPE:VALUE with a known identifier "
+                "type." + did_you_mean(id_type, id_types)
+            )
+        cands = identifier_candidates(ref, id_types)
+        if not cands:
+            raise ConfigError(f"{ref!r}: not a valid {id_type}")
+        return f"{cands[0][0]}:{cands[0][1]}"
 
     # -- reading -----------------------------------------------------------------------------
     def sources(self) -> list[SourceInventory]:

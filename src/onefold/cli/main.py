@@ -218,6 +218,59 @@ def quality(workspace: Path = WS) -> None:
             console.print(table(rows, title=section.replace("_", " ")))
 
 
+@app.command()
+def link(
+    a: str,
+    b: str,
+    workspace: Path = WS,
+    note: str | None = typer.Option(None, help="why (kept with the override)"),
+) -> None:
+    """Must-link two records (SOURCE/KEY) or identifiers (TYPE:VALUE), from the next resolve."""
+    with _open(workspace) as ws:
+        oid = ws.add_override("must_link", a, b, note)
+    console.print(f"override {oid}: must-link {a} ⇄ {b}; run `onefold resolve` to apply")
+
+
+@app.command()
+def unlink(
+    a: str,
+    b: str,
+    workspace: Path = WS,
+    note: str | None = typer.Option(None, help="why (kept with the override)"),
+) -> None:
+    """Cannot-link two records or identifiers: they never share a profile again."""
+    with _open(workspace) as ws:
+        oid = ws.add_override("cannot_link", a, b, note)
+    console.print(f"override {oid}: cannot-link {a} ⇎ {b}; run `onefold resolve` to apply")
+
+
+@app.command()
+def overrides(
+    workspace: Path = WS, remove: int | None = typer.Option(None, help="delete this override id")
+) -> None:
+    """List manual overrides (or remove one)."""
+    with _open(workspace) as ws:
+        if remove is not None:
+            ws.remove_override(remove)
+            console.print(f"override {remove} removed; run `onefold resolve` to apply")
+            return
+        rows = [o.__dict__ for o in ws.overrides()]
+    console.print(table(rows, title="overrides", columns=["override_id", "kind", "a", "b", "note"]))
+
+
+@app.command()
+def unmerge(profile_id: str, workspace: Path = WS) -> None:
+    """Undo the latest merge into a profile, then re-resolve."""
+    with _open(workspace) as ws:
+        oid = ws.unmerge(profile_id)
+        with progress_bar(console) as report:
+            result = ws.resolve(progress=report)
+    console.print(
+        f"override {oid} separates the merged profiles; resolve run "
+        f"{result.run_id}: {result.ids.split} split, {result.profiles:,} profiles"
+    )
+
+
 @export_app.command("profiles")
 def export_profiles(
     out: Path = typer.Option(..., help="output file"),

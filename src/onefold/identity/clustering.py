@@ -15,6 +15,7 @@ fraction of all records.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -77,6 +78,7 @@ def cluster_components(
     threshold: float,
     unique_types: tuple[str, ...],
     min_agreement: float = MIN_AGREEMENT,
+    cannot_link: Sequence[tuple[str, str]] = (),
 ) -> ClusterResult:
     """Merge `_record_comp` components along `match_pairs`; rewrites comp labels in place."""
     engine.execute(
@@ -127,7 +129,7 @@ def cluster_components(
         ra, rb = cl.find(e["ca"]), cl.find(e["cb"])
         if ra == rb:
             continue
-        if cl.conflict(ra, rb):
+        if cl.conflict(ra, rb) or any({cl.find(x), cl.find(y)} == {ra, rb} for x, y in cannot_link):
             conflicts += 1
             continue
         above, scored, prob_sum = cl.adj.get(ra, {}).get(rb, [0.0, 1.0, 0.0])
@@ -139,7 +141,7 @@ def cluster_components(
         merges += 1
     mapping = {c: cl.find(c) for c in list(cl.parent)}
     _keep_evidence(engine, accepted)
-    _apply(engine, mapping)
+    relabel_components(engine, mapping)
     return ClusterResult(len(edges), merges, conflicts, incoherent)
 
 
@@ -172,7 +174,7 @@ def _keep_evidence(engine: Engine, accepted: list[tuple[str, str, float]]) -> No
         engine.unregister("_accepted")
 
 
-def _apply(engine: Engine, mapping: dict[str, str]) -> None:
+def relabel_components(engine: Engine, mapping: dict[str, str]) -> None:
     """Relabel merged components in `_record_comp` and `_members`."""
     table = pa.table({"comp": list(mapping), "root": list(mapping.values())})
     engine.register("_merge_map", table)

@@ -12,12 +12,13 @@ Guards against over-merging, all in SQL:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from onefold.config.settings import IdentitySettings
 from onefold.engine.base import Engine
 from onefold.identity.nicknames import register_aliases
+from onefold.identity.overrides import cut_cannot_links
 
 MAX_ITERATIONS = 64
 
@@ -114,6 +115,7 @@ def build_graph(
     engine: Engine,
     settings: IdentitySettings,
     progress: Callable[[str, int, int], None] | None = None,
+    cannot_links: Sequence[tuple[str, str]] = (),
 ) -> GraphResult:
     """Write identity_nodes, record_nodes, hub_values, and the temp tables
     `_record_comp(rid, comp)` and `_members(comp, member_key)` that stable ids start from."""
@@ -182,6 +184,23 @@ def build_graph(
             step="identity: name conflicts",
         )
     report("hubs", 1, 1)
+    iterations = components(engine, report)
+    if cannot_links:
+        cut = cut_cannot_links(engine, cannot_links, settings.rank)
+        if cut:
+            iterations += components(engine, report)
+    stats = engine.fetchall("""
+        SELECT (SELECT count(*) FROM identity_nodes WHERE links), (SELECT count(*) FROM hub_values),
+               (SELECT count(*) FROM _edges), (SELECT count(DISTINCT comp) FROM _record_comp)
+    """)[0]
+    for t in ("_rn", "_rn_link", "_edges", "_labels"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    return GraphResult(int(stats[0]), int(stats[1]), int(stats[2]), iterations, int(stats[3]))
+
+
+def components(engine: Engine, report: Callable[[str, int, int], None]) -> int:
+    """Hubs out, then connected components → `_record_comp` and `_members`."""
+    step = "identity"
     engine.execute(
         """
         UPDATE identity_nodes SET is_hub = true
@@ -243,13 +262,7 @@ def build_graph(
     """,
         step="identity: members",
     )
-    stats = engine.fetchall("""
-        SELECT (SELECT count(*) FROM identity_nodes WHERE links), (SELECT count(*) FROM hub_values),
-               (SELECT count(*) FROM _edges), (SELECT count(DISTINCT comp) FROM _record_comp)
-    """)[0]
-    for t in ("_rn", "_rn_link", "_edges", "_labels"):
-        engine.execute(f"DROP TABLE IF EXISTS {t}")
-    return GraphResult(int(stats[0]), int(stats[1]), int(stats[2]), iterations, int(stats[3]))
+    return iterations
 
 
 def _propagate(engine: Engine, report: Callable[[str, int, int], None]) -> int:

@@ -24,6 +24,37 @@ class IdAssignment:
     split: int
 
 
+#: Each merge this run, with one record from each side as it was before: a record of the
+#: absorbed profile that held none of the survivor's values, and the other way round. They
+#: are what `unmerge` separates.
+MERGES = """
+    CREATE OR REPLACE TEMP TABLE _merges AS
+    WITH m AS (
+        SELECT c.profile_id AS absorbed, cp.profile_id AS survivor, c.shared
+        FROM _claims c JOIN _comp_profile cp USING (comp)
+        WHERE c.profile_id <> cp.profile_id
+          AND c.profile_id NOT IN (SELECT profile_id FROM _comp_profile)
+    ), k AS (
+        SELECT profile_id, member_key FROM profile_keys
+        WHERE profile_id IN (SELECT absorbed FROM m UNION SELECT survivor FROM m)
+    ), r AS (
+        SELECT k.profile_id, r.source || '/' || r.record_key AS ref
+        FROM k JOIN identity_nodes n ON n.node_key = k.member_key
+        JOIN record_nodes rn USING (node_id) JOIN records r USING (rid)
+        UNION
+        SELECT profile_id, substr(member_key, 8) FROM k WHERE member_key LIKE 'record:%'
+    )
+    SELECT m.*,
+           (SELECT min(ref) FROM r WHERE r.profile_id = m.absorbed
+              AND ref NOT IN (SELECT ref FROM r x WHERE x.profile_id = m.survivor))
+               AS absorbed_ref,
+           (SELECT min(ref) FROM r WHERE r.profile_id = m.survivor
+              AND ref NOT IN (SELECT ref FROM r x WHERE x.profile_id = m.absorbed))
+               AS survivor_ref
+    FROM m
+"""
+
+
 def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
     """Map every `_members.comp` to a profile id → `_comp_profile(comp, profile_id)`."""
     step = "identity: stable ids"
@@ -73,6 +104,7 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
     """,
         step=step,
     )
+    engine.execute(MERGES, step=step)
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _history AS
@@ -87,14 +119,9 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
           USING (comp)
         WHERE cp.minted
         UNION ALL
-        SELECT {int(run_id)}, now(), c.profile_id, 'merged', cp.profile_id, c.shared,
-               -- one member of each side as it was before the merge: what `unmerge` needs
-               (SELECT min(member_key) FROM profile_keys k WHERE k.profile_id = c.profile_id)
-               || chr(10) ||
-               (SELECT min(member_key) FROM profile_keys k WHERE k.profile_id = cp.profile_id)
-        FROM _claims c JOIN _comp_profile cp USING (comp)
-        WHERE c.profile_id <> cp.profile_id
-          AND c.profile_id NOT IN (SELECT profile_id FROM _comp_profile)
+        SELECT {int(run_id)}, now(), m.absorbed, 'merged', m.survivor, m.shared,
+               m.absorbed_ref || chr(10) || m.survivor_ref
+        FROM _merges m
     """,
         step=step,
     )
@@ -125,3 +152,4 @@ def commit_profile_ids(engine: Engine) -> None:
     engine.execute("DROP TABLE IF EXISTS profile_keys")
     engine.execute("ALTER TABLE next_profile_keys RENAME TO profile_keys")
     engine.execute("DROP TABLE _history")
+    engine.execute("DROP TABLE IF EXISTS _merges")
