@@ -76,16 +76,24 @@ def name_conflict_sql(unique_types: tuple[str, ...], similarity: float) -> str:
             WHERE r.id_type NOT IN {_in(unique_types)} AND n.nm IS NOT NULL
         ), multi AS (
             SELECT node_id FROM node_names GROUP BY node_id HAVING count(*) > 1
+        ), judged AS (
+            SELECT * FROM node_names
+            WHERE node_id IN (SELECT node_id FROM multi) AND len(tokens) >= 2
+        ), extended AS (
+            -- each name's tokens plus every nickname relation of them (aliases are stored
+            -- both ways, so "x is an alias of a token of b" is "x is in b's extension")
+            SELECT nm, list_distinct(flatten(list(list_value(t.token, a.alias)))) AS ext
+            FROM (SELECT DISTINCT nm, unnest(tokens) AS token FROM judged) t
+            LEFT JOIN name_aliases a ON a.name = t.token
+            GROUP BY nm
         ), rest AS (
             SELECT a.node_id, a.nm AS na, b.nm AS nb,
-                   array_to_string(list_filter(a.tokens, lambda x: NOT list_contains(b.tokens, x)
-                       AND NOT list_has_any(coalesce(al.m[x], []), b.tokens)), ' ') AS ra,
-                   array_to_string(list_filter(b.tokens, lambda x: NOT list_contains(a.tokens, x)
-                       AND NOT list_has_any(coalesce(al.m[x], []), a.tokens)), ' ') AS rb
-            FROM node_names a JOIN node_names b ON a.node_id = b.node_id AND a.nm < b.nm
-            CROSS JOIN name_aliases al
-            WHERE a.node_id IN (SELECT node_id FROM multi)
-              AND len(a.tokens) >= 2 AND len(b.tokens) >= 2
+                   array_to_string(list_filter(a.tokens, lambda x: NOT list_contains(eb.ext, x)),
+                                   ' ') AS ra,
+                   array_to_string(list_filter(b.tokens, lambda x: NOT list_contains(ea.ext, x)),
+                                   ' ') AS rb
+            FROM judged a JOIN judged b ON a.node_id = b.node_id AND a.nm < b.nm
+            JOIN extended ea ON ea.nm = a.nm JOIN extended eb ON eb.nm = b.nm
         ), conflicts AS (
             SELECT node_id, count(*) AS n FROM rest
             WHERE ra <> '' AND rb <> '' AND jaro_winkler_similarity(ra, rb) < {similarity!r}

@@ -29,16 +29,15 @@ def alias_pairs() -> tuple[tuple[str, str], ...]:
 
 
 def register_aliases(engine: Engine) -> None:
-    """Create `name_aliases(m MAP(VARCHAR, VARCHAR[]))`, one row, for use inside lambdas."""
+    """Create the temp table `name_aliases(name, alias)`, both directions, casefolded."""
     pairs = alias_pairs()
     engine.register(
-        "_alias_pairs", pa.table({"name": [a for a, _ in pairs], "alias": [b for _, b in pairs]})
+        "_alias_pairs",
+        pa.table({"name": [a for a, _ in pairs], "alias": [b for _, b in pairs]}),
     )
     try:
         engine.execute(
-            f"CREATE OR REPLACE TEMP TABLE {TABLE} AS "
-            "SELECT map_from_entries(list((name, aliases))) AS m FROM ("
-            "SELECT name, list(alias ORDER BY alias) AS aliases FROM _alias_pairs GROUP BY name)",
+            f"CREATE OR REPLACE TEMP TABLE {TABLE} AS SELECT * FROM _alias_pairs",
             step="nickname aliases",
         )
     finally:
