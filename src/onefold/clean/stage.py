@@ -96,7 +96,7 @@ def run_clean(
         f"""
         CREATE OR REPLACE TEMP TABLE _pending AS
         SELECT DISTINCT normaliser, param, nkey AS raw FROM field_values f
-        WHERE normaliser NOT IN {sql_only}
+        WHERE normaliser NOT IN {sql_only} AND status IS NULL
           AND NOT EXISTS (SELECT 1 FROM normalised_values n WHERE n.normaliser = f.normaliser
                           AND n.param = f.param AND n.raw = f.nkey)
     """,
