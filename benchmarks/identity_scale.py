@@ -55,19 +55,17 @@ PERSON_SOURCES = (
 ONEFOLD_MATCHING: dict[str, Any] = {
     "enabled": True,
     "comparisons": [
-        {"field": "full_name", "method": "name", "tf_adjust": True},
-        {"field": "first_name", "method": "name", "tf_adjust": True},
-        {"field": "last_name", "method": "name", "tf_adjust": True},
+        # the full name where a source has one, else first + last (either order)
+        {"field": "person_name", "method": "name", "tf_adjust": True},
         {"field": "birth_date", "method": "date"},
         {"field": "email", "method": "email"},
         {"field": "phone", "method": "phone"},
     ],
     "blocking": [
-        ["last_name", "birth_date[:4]"],
-        ["first_name", "last_name"],
-        ["phone[-4:]"],
+        ["person_name", "birth_date[:4]"],
+        ["person_name", "phone[-4:]"],
+        ["phone[-4:]", "birth_date[:4]"],
         ["email"],
-        ["birth_date"],
     ],
     "threshold": SPLINK_THRESHOLD,
 }
