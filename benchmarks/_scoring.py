@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 
 def _pairs(n: int) -> int:
@@ -71,4 +72,18 @@ def pairwise_scores(pred: Mapping[str, str], truth: Mapping[str, str]) -> dict[s
         "clusters": len(pred_sizes),
         "persons": len(true_sizes),
         "largest_cluster": max(pred_sizes.values(), default=0),
+    }
+
+
+def run_summary(scores: Mapping[str, float | int], run: Mapping[str, Any]) -> dict[str, Any]:
+    """One tool's figures as the benchmarks report them (rounded, named as the issues name them)."""
+    return {
+        "precision": round(float(scores["precision"]), 5),
+        "recall": round(float(scores["recall"]), 5),
+        "f1": round(float(scores["f1"]), 5),
+        "bcubed_f1": round(float(scores["bcubed_f1"]), 5),
+        "clusters": scores["clusters"],
+        "largest_cluster": scores["largest_cluster"],
+        "seconds": round(float(run["seconds"]), 2),
+        "peak_rss_mb": round(float(run["peak_rss_mb"]), 1),
     }

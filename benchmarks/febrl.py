@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from _peers import SPLINK_THRESHOLD, Tool, ratio, read_clusters, run_peer, run_progress
-from _scoring import pairwise_scores
+from _scoring import pairwise_scores, run_summary
 from onefold import Workspace
 
 COLUMNS = (
@@ -216,19 +216,6 @@ def splink_spec(
 
 
 # -- driver ------------------------------------------------------------------------------------
-def _summary(scores: dict[str, float | int], run: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "precision": round(float(scores["precision"]), 5),
-        "recall": round(float(scores["recall"]), 5),
-        "f1": round(float(scores["f1"]), 5),
-        "bcubed_f1": round(float(scores["bcubed_f1"]), 5),
-        "clusters": scores["clusters"],
-        "largest_cluster": scores["largest_cluster"],
-        "seconds": round(float(run["seconds"]), 2),
-        "peak_rss_mb": round(float(run["peak_rss_mb"]), 1),
-    }
-
-
 def run_all(datasets: list[str], workdir: Path, console: Console) -> dict[str, Any]:
     """Every (dataset, variant) × (onefold, Splink); returns the nested results."""
     results: dict[str, Any] = {}
@@ -259,7 +246,7 @@ def run_all(datasets: list[str], workdir: Path, console: Console) -> dict[str, A
                         row[tool] = None
                     else:
                         clusters = read_clusters(Path(tool_spec["clusters_out"]))
-                        row[tool] = _summary(pairwise_scores(clusters, truth), run)
+                        row[tool] = run_summary(pairwise_scores(clusters, truth), run)
                     progress.update(task, total=1, completed=1)
                     progress.advance(overall)
                 for key, field in RATIOS.items():

@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from _peers import SPLINK_THRESHOLD, ratio, read_clusters, run_peer, run_progress
-from _scoring import pairwise_scores
+from _scoring import pairwise_scores, run_summary
 from onefold import Workspace
 from pipeline import ensure_sample
 
@@ -187,19 +187,6 @@ def read_truth(path: Path) -> dict[str, str]:
         }
 
 
-def _summary(scores: dict[str, float | int], run: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "precision": round(float(scores["precision"]), 5),
-        "recall": round(float(scores["recall"]), 5),
-        "f1": round(float(scores["f1"]), 5),
-        "bcubed_f1": round(float(scores["bcubed_f1"]), 5),
-        "clusters": scores["clusters"],
-        "largest_cluster": scores["largest_cluster"],
-        "seconds": round(float(run["seconds"]), 2),
-        "peak_rss_mb": round(float(run["peak_rss_mb"]), 1),
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--persons", type=int, default=10_000)
@@ -226,7 +213,7 @@ def main() -> None:
             console.print(f"[red]onefold failed:[/] {exc}")
             results["onefold"] = None
         else:
-            results["onefold"] = _summary(
+            results["onefold"] = run_summary(
                 pairwise_scores(read_clusters(run_dir / "onefold.csv"), truth), run
             )
         progress.update(task, total=1, completed=1)
@@ -241,7 +228,7 @@ def main() -> None:
         task = progress.add_task("splink train + predict + cluster", total=None)
         sp_spec = splink_spec(flat, run_dir / "splink.csv")
         run = run_peer("splink", sp_spec, run_dir)
-        results["splink"] = _summary(
+        results["splink"] = run_summary(
             pairwise_scores(read_clusters(run_dir / "splink.csv"), truth), run
         )
         progress.update(task, total=1, completed=1)

@@ -218,30 +218,30 @@ def quality(workspace: Path = WS) -> None:
             console.print(table(rows, title=section.replace("_", " ")))
 
 
-@app.command()
-def link(
-    a: str,
-    b: str,
-    workspace: Path = WS,
-    note: str | None = typer.Option(None, help="why (kept with the override)"),
+NOTE = typer.Option(None, help="why (kept with the override)")
+
+
+def _override(
+    kind: Literal["must_link", "cannot_link"], a: str, b: str, workspace: Path, note: str | None
 ) -> None:
+    with _open(workspace) as ws:
+        oid = ws.add_override(kind, a, b, note)
+    arrow = "⇄" if kind == "must_link" else "⇎"
+    console.print(
+        f"override {oid}: {kind.replace('_', '-')} {a} {arrow} {b}; run `onefold resolve` to apply"
+    )
+
+
+@app.command()
+def link(a: str, b: str, workspace: Path = WS, note: str | None = NOTE) -> None:
     """Must-link two records (SOURCE/KEY) or identifiers (TYPE:VALUE), from the next resolve."""
-    with _open(workspace) as ws:
-        oid = ws.add_override("must_link", a, b, note)
-    console.print(f"override {oid}: must-link {a} ⇄ {b}; run `onefold resolve` to apply")
+    _override("must_link", a, b, workspace, note)
 
 
 @app.command()
-def unlink(
-    a: str,
-    b: str,
-    workspace: Path = WS,
-    note: str | None = typer.Option(None, help="why (kept with the override)"),
-) -> None:
+def unlink(a: str, b: str, workspace: Path = WS, note: str | None = NOTE) -> None:
     """Cannot-link two records or identifiers: they never share a profile again."""
-    with _open(workspace) as ws:
-        oid = ws.add_override("cannot_link", a, b, note)
-    console.print(f"override {oid}: cannot-link {a} ⇎ {b}; run `onefold resolve` to apply")
+    _override("cannot_link", a, b, workspace, note)
 
 
 @app.command()
