@@ -12,14 +12,13 @@ from typer.testing import CliRunner
 
 from onefold import Workspace
 from onefold.cli.explain_cmd import register
+from onefold.cli.explain_render import render_path, render_profile
 from onefold.errors import NotFoundError
 from onefold.explain import (
     MatchEvidence,
     SharedIdentifier,
     explain_profile,
     explain_records,
-    render_path,
-    render_profile,
 )
 
 SHOP = """\

@@ -12,193 +12,37 @@ what it shows is exactly what the last run did:
 - an accepted probabilistic merge joins the record pair that carried it (`match_links`).
 
 Hub values present on the profile's records but not used, the per-comparison weights of each
-probabilistic link and the profile's history complete the picture. Rendering for the terminal
-(`render_profile`, `render_path`) is kept apart from the data so the API stays usable from
-notebooks and, later, the server.
+probabilistic link and the profile's history complete the picture. The dataclasses live in
+`explain_model`; rendering for the terminal lives in `cli/explain_render`, so this API stays
+usable from notebooks and, later, the server.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
-
-from rich.markup import escape
-from rich.tree import Tree
+from dataclasses import dataclass
+from typing import Any
 
 from onefold.errors import NotFoundError, TerminalError, did_you_mean
+from onefold.explain_model import (
+    ComparisonTerm,
+    HistoryEvent,
+    Hop,
+    HopKind,
+    IdentifierTie,
+    MatchEvidence,
+    PathExplanation,
+    ProfileExplanation,
+    RecordRef,
+    SharedIdentifier,
+    UnusedValue,
+)
 from onefold.workspace import Workspace
 
 #: Paths are found in Python over the profile's records; past this size a profile is almost
 #: certainly an over-merge, and `onefold quality` (hub values, profile sizes) is the better tool.
 MAX_PATH_RECORDS = 5_000
-#: Lines of each section shown by the renderers (the dataclasses always hold everything).
-MAX_SHOWN = 30
-
-HopKind = Literal["identifier", "shared_value", "probabilistic"]
-
-
-# -- data --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RecordRef:
-    """One source record, named the way users name it: `source/record_key`."""
-
-    rid: int
-    source: str
-    record_key: str
-
-    @property
-    def ref(self) -> str:
-        return f"{self.source}/{self.record_key}"
-
-
-@dataclass(frozen=True)
-class IdentifierTie:
-    """An identifier value held by several records of the profile, which it joins.
-
-    `kind` is 'identifier' for an ordinary linking value and 'shared_value' for a hub that
-    holds together records carrying nothing else (it joins them to nothing further)."""
-
-    id_type: str
-    value: str
-    records: tuple[RecordRef, ...]
-    sources: tuple[str, ...]
-    kind: HopKind = "identifier"
-
-
-@dataclass(frozen=True)
-class UnusedValue:
-    """A shared (hub) value, or a value of a non-linking type, that did not join records."""
-
-    id_type: str
-    value: str
-    records: int
-    sources: tuple[str, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class ComparisonTerm:
-    """One comparison of a scored pair: its level, label and weight in bits.
-
-    `weight` is the `w_<field>` column of `match_pairs`, so it already includes the
-    term-frequency adjustment (`tf_adjustment`, also shown on its own when the comparison
-    has one): the prior plus every `weight` is the pair's match weight."""
-
-    field: str
-    level: int
-    label: str
-    weight: float
-    tf_adjustment: float | None = None
-
-
-@dataclass(frozen=True)
-class MatchEvidence:
-    """The Fellegi–Sunter score of one candidate pair, term by term."""
-
-    a: RecordRef
-    b: RecordRef
-    probability: float
-    match_weight: float
-    prior: float
-    comparisons: tuple[ComparisonTerm, ...]
-    threshold: float
-
-    @property
-    def above_threshold(self) -> bool:
-        return self.probability >= self.threshold
-
-
-@dataclass(frozen=True)
-class HistoryEvent:
-    """A `profile_history` row that concerns the profile (as subject or as the other side)."""
-
-    run_id: int
-    happened_at: datetime | None
-    event: str
-    profile_id: str
-    other_profile_id: str | None
-    members: int | None
-
-    def describe(self, subject: str) -> str:
-        """The event in words, from the point of view of profile `subject`."""
-        other = self.other_profile_id
-        if self.event == "created":
-            return "created"
-        if self.event == "merged":
-            if self.profile_id == subject:
-                return f"merged into {other}"
-            n = f" ({self.members} shared keys)" if self.members else ""
-            return f"absorbed {self.profile_id}{n}"
-        if self.event == "split":
-            if self.profile_id == subject:
-                return f"split off from {other}"
-            return f"{self.profile_id} split off"
-        return f"{self.event} {other or ''}".strip()
-
-
-@dataclass(frozen=True)
-class ProfileExplanation:
-    """The evidence that holds one profile together."""
-
-    profile_id: str
-    name: str | None
-    records: int
-    sources: tuple[str, ...]
-    ties: tuple[IdentifierTie, ...]
-    links: tuple[MatchEvidence, ...]
-    unused: tuple[UnusedValue, ...]
-    history: tuple[HistoryEvent, ...]
-    #: records joined by nothing (a single-record profile has exactly one)
-    loose: tuple[RecordRef, ...] = ()
-    matching_enabled: bool = False
-
-
-@dataclass(frozen=True)
-class SharedIdentifier:
-    """The identifier value a hop goes through."""
-
-    id_type: str
-    value: str
-    kind: HopKind = "identifier"
-
-
-@dataclass(frozen=True)
-class Hop:
-    """One step of a path: from one record to the next through a value or a link."""
-
-    start: RecordRef
-    end: RecordRef
-    via: SharedIdentifier | MatchEvidence
-
-    @property
-    def kind(self) -> HopKind:
-        return "probabilistic" if isinstance(self.via, MatchEvidence) else self.via.kind
-
-
-@dataclass(frozen=True)
-class PathExplanation:
-    """How two records are linked, or why they are not.
-
-    Same profile: `hops` is a shortest path over the evidence graph. Different profiles:
-    `shared` lists the values they share that could not join them, and `candidate` is their
-    probabilistic score when blocking generated the pair (None otherwise)."""
-
-    a: RecordRef
-    b: RecordRef
-    profile_a: str
-    profile_b: str
-    hops: tuple[Hop, ...] = ()
-    shared: tuple[UnusedValue, ...] = ()
-    candidate: MatchEvidence | None = None
-    matching_enabled: bool = False
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def linked(self) -> bool:
-        return self.profile_a == self.profile_b
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -647,147 +491,6 @@ def explain_records(ws: Workspace, a: str, b: str) -> PathExplanation:
     )
 
 
-# -- rendering ---------------------------------------------------------------------------------
-def _bits(w: float, unit: bool = False) -> str:
-    """+10.4 / −5.3, with a real minus sign (and no −0.0)."""
-    text = "0.0" if abs(w) < 0.05 else f"{w:+.1f}".replace("-", "\u2212")
-    return f"{text} bits" if unit else text
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def _score_line(ev: MatchEvidence) -> str:
-    """`person_name exact (+10.4 bits), phone different (−5.3); prior −13.8`."""
-    parts = []
-    for i, c in enumerate(ev.comparisons):
-        tf = (
-            f", {_bits(c.tf_adjustment)} for how common the value is"
-            if c.tf_adjustment is not None and abs(c.tf_adjustment) >= 0.05
-            else ""
-        )
-        parts.append(f"{c.field} {escape(c.label)} ({_bits(c.weight, unit=i == 0)}{tf})")
-    return ", ".join(parts) + f"; prior {_bits(ev.prior)}"
-
-
-def _link_line(ev: MatchEvidence) -> str:
-    who = f" [dim]{escape(ev.a.ref)} ⇄ {escape(ev.b.ref)}[/]"
-    return (
-        f"[magenta]probabilistic link {ev.probability:.3f}[/]: {_score_line(ev)}"
-        f" (weight {_bits(ev.match_weight)}){who}"
-    )
-
-
-def _unused_line(u: UnusedValue) -> str:
-    return (
-        f"shared value not used: {u.id_type} [yellow]{escape(u.value)}[/] — {escape(u.reason)} "
-        f"[dim]({_plural(u.records, 'record')} here)[/]"
-    )
-
-
-def render_profile(expl: ProfileExplanation) -> Tree:
-    """`profile p_… (Ann Lee) — 9 records from 4 sources`, then ties, links, unused, history."""
-    name = f" ({escape(expl.name)})" if expl.name else ""
-    tree = Tree(
-        f"[bold]profile {expl.profile_id}{name}[/] — {_plural(expl.records, 'record')} from "
-        f"{_plural(len(expl.sources), 'source')}"
-    )
-    # flat, so the tree reads as sentences: what joins, what links, what was kept out
-    for t in expl.ties[:MAX_SHOWN]:
-        what = "holds together" if t.kind == "shared_value" else "joins"
-        extra = (
-            " [dim](a shared value: these records hold no other identifier)[/]"
-            if t.kind == "shared_value"
-            else ""
-        )
-        tree.add(
-            f"{t.id_type} [cyan]{escape(t.value)}[/] {what} {_plural(len(t.records), 'record')}"
-            f" ({escape(', '.join(t.sources))}){extra}"
-        )
-    if len(expl.ties) > MAX_SHOWN:
-        tree.add(f"[dim]… and {len(expl.ties) - MAX_SHOWN} more joining values[/]")
-    for ev in expl.links[:MAX_SHOWN]:
-        tree.add(_link_line(ev))
-    if len(expl.links) > MAX_SHOWN:
-        tree.add(f"[dim]… and {len(expl.links) - MAX_SHOWN} more probabilistic links[/]")
-    if expl.loose:
-        label = "a single record" if expl.records == 1 else "joined by nothing"
-        refs = ", ".join(r.ref for r in expl.loose[:MAX_SHOWN])
-        more = f" … and {len(expl.loose) - MAX_SHOWN} more" if len(expl.loose) > MAX_SHOWN else ""
-        tree.add(f"{label}: {escape(refs)}{more}")
-    for u in expl.unused[:MAX_SHOWN]:
-        tree.add(_unused_line(u))
-    if len(expl.unused) > MAX_SHOWN:
-        tree.add(f"[dim]… and {len(expl.unused) - MAX_SHOWN} more shared values not used[/]")
-    if expl.history:
-        node = tree.add("[bold]history[/]")
-        for h in expl.history:
-            when = f" {h.happened_at:%Y-%m-%d %H:%M}" if h.happened_at else ""
-            node.add(f"run {h.run_id}{when}: {h.describe(expl.profile_id)}")
-    return tree
-
-
-def _add_terms(node: Tree, ev: MatchEvidence) -> None:
-    """One line per comparison, then the prior: together they sum to the match weight."""
-    for c in ev.comparisons:
-        tf = (
-            f" [dim](incl. {_bits(c.tf_adjustment)} for how common the value is)[/]"
-            if c.tf_adjustment is not None and abs(c.tf_adjustment) >= 0.05
-            else ""
-        )
-        node.add(f"{c.field}: {escape(c.label)} {_bits(c.weight, unit=True)}{tf}")
-    node.add(f"prior: {_bits(ev.prior, unit=True)}")
-
-
-def render_path(expl: PathExplanation) -> Tree:
-    """Hop by hop when the records share a profile; otherwise what they share and their score."""
-    a, b = escape(expl.a.ref), escape(expl.b.ref)
-    if expl.linked:
-        tree = Tree(
-            f"[bold]{a} → {b}[/]: [green]same profile[/] {expl.profile_a}, "
-            f"{_plural(len(expl.hops), 'hop')}"
-        )
-        for i, hop in enumerate(expl.hops, start=1):
-            start, end = escape(hop.start.ref), escape(hop.end.ref)
-            via = hop.via
-            if isinstance(via, MatchEvidence):
-                node = tree.add(
-                    f"{i}. {start} → {end} by [magenta]probabilistic link "
-                    f"{via.probability:.3f}[/] (weight {_bits(via.match_weight, unit=True)}, "
-                    f"threshold {via.threshold:g})"
-                )
-                _add_terms(node, via)
-            else:
-                shared = " (a shared value holding records with no other identifier)"
-                tree.add(
-                    f"{i}. {start} → {end} share {via.id_type} [cyan]{escape(via.value)}[/]"
-                    + (shared if via.kind == "shared_value" else "")
-                )
-        for note in expl.notes:
-            tree.add(f"[dim]{escape(note)}[/]")
-        return tree
-    tree = Tree(
-        f"[bold]{a} and {b}[/] are [red]not linked[/]: profiles {expl.profile_a} and "
-        f"{expl.profile_b}"
-    )
-    if expl.shared:
-        node = tree.add(f"[bold]shared values that could not join them[/] ({len(expl.shared)})")
-        for u in expl.shared:
-            node.add(f"{u.id_type} [yellow]{escape(u.value)}[/] — {escape(u.reason)}")
-    ev = expl.candidate
-    if ev is not None:
-        verdict = "above" if ev.above_threshold else "below"
-        node = tree.add(
-            f"[bold]probabilistic score[/] {ev.probability:.3f} (weight "
-            f"{_bits(ev.match_weight, unit=True)}), {verdict} the threshold {ev.threshold:g}"
-        )
-        _add_terms(node, ev)
-    for note in expl.notes:
-        tree.add(escape(note))
-    return tree
-
-
 __all__ = [
     "ComparisonTerm",
     "HistoryEvent",
@@ -801,6 +504,4 @@ __all__ = [
     "UnusedValue",
     "explain_profile",
     "explain_records",
-    "render_path",
-    "render_profile",
 ]

@@ -11,7 +11,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from onefold.explain import explain_profile, explain_records, render_path, render_profile
+from onefold.cli.explain_render import render_path, render_profile
+from onefold.explain import explain_profile, explain_records
 from onefold.workspace import Workspace
 
 WS = typer.Option(Path("."), "--workspace", "-w", help="workspace folder")
