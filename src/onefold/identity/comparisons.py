@@ -44,6 +44,16 @@ class Comparison:
         )
 
 
+def _nickname(field: str) -> str:
+    """Every token of each name is a token, or a nickname of a token, of the other (Bill
+    Smith ~ William Smith); `<field>_ext` holds each name's tokens with their nicknames."""
+    one_way = (
+        "len(list_filter(string_split({a}.{f}_key, ' '), "
+        "lambda x: NOT list_contains({b}.{f}_ext, x))) = 0"
+    )
+    return one_way.format(a="l", b="r", f=field) + " AND " + one_way.format(a="r", b="l", f=field)
+
+
 def _levels(spec: ComparisonSpec) -> tuple[tuple[str, str], ...]:
     k = spec.field + "_key"
     lk, rk = f"l.{k}", f"r.{k}"
@@ -52,6 +62,7 @@ def _levels(spec: ComparisonSpec) -> tuple[tuple[str, str], ...]:
         return (
             ("exact", f"{lk} = {rk}"),
             ("same tokens in another order", f"l.{spec.field}_sorted = r.{spec.field}_sorted"),
+            ("nicknames of each other", _nickname(spec.field)),
             ("jaro-winkler ≥ 0.92", f"{jw} >= 0.92"),
             ("jaro-winkler ≥ 0.80", f"{jw} >= 0.80"),
         )

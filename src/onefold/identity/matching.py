@@ -18,6 +18,7 @@ import pyarrow as pa
 from onefold.config.settings import MatchingSettings
 from onefold.engine.base import Engine
 from onefold.identity.comparisons import Comparison, build_comparisons
+from onefold.identity.nicknames import register_aliases
 
 USABLE = "('valid', 'suspicious', 'partial')"
 #: A virtual field: the full name where a source has one, else first and last name joined
@@ -114,6 +115,25 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
         """,
             step="matching: records",
         )
+    name_fields = [f for f, c in comps.items() if c.method == "name"]
+    joins = ""
+    if name_fields:
+        register_aliases(engine)
+    for f in name_fields:
+        # each name's tokens with all their nicknames (aliases are stored both ways)
+        engine.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _ext_{f} AS
+            SELECT k AS {f}_key, list_distinct(flatten(list(list_value(t.token, a.alias))))
+                       AS {f}_ext
+            FROM (SELECT DISTINCT {f}_key AS k, unnest(string_split({f}_key, ' ')) AS token
+                  FROM _mr WHERE {f}_key IS NOT NULL) t
+            LEFT JOIN name_aliases a ON a.name = t.token
+            GROUP BY k
+        """,
+            step="matching: nicknames",
+        )
+        joins += f" LEFT JOIN _ext_{f} USING ({f}_key)"
     extra = []
     for f in fields:
         extra.append(f"array_to_string(list_sort(string_split({f}_key, ' ')), ' ') AS {f}_sorted")
@@ -122,10 +142,12 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
             f"/ count({f}_key) OVER () END AS tf_{f}"
         )
     engine.execute(
-        f"CREATE OR REPLACE TABLE match_records AS SELECT *, {', '.join(extra)} FROM _mr",
+        f"CREATE OR REPLACE TABLE match_records AS SELECT *, {', '.join(extra)} FROM _mr{joins}",
         step="matching: records",
     )
     engine.execute("DROP TABLE _mr")
+    for f in name_fields:
+        engine.execute(f"DROP TABLE _ext_{f}")
     return int(engine.fetchone("SELECT count(*) FROM match_records"))
 
 
