@@ -20,16 +20,8 @@ from onefold.explain import (
     explain_profile,
     explain_records,
 )
+from shared_sources import SHOP  # its event time and device columns stay empty here
 
-SHOP = """\
-name: shop
-path: data/shop.csv
-format: csv
-channel: online
-record_key: order
-identifiers: {user_id: uid, email: email, phone: phone}
-traits: {full_name: name}
-"""
 POS = """\
 name: pos
 path: data/pos.csv

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from onefold import Workspace
+from shared_sources import SHOP
+from shared_sources import SHOP_HEAD as HEAD
 
-SHOP = """\
-name: shop
-path: data/shop.csv
-format: csv
-channel: online
-record_key: order
-event_time: at
-identifiers: {user_id: uid, email: email, phone: phone, device_id: device}
-traits: {full_name: name}
-"""
 POS = """\
 name: pos
 path: data/pos.csv
@@ -23,7 +15,6 @@ phone_region: CN
 record_key: receipt
 identifiers: {loyalty_card: card, phone: phone}
 """
-HEAD = "order,uid,email,phone,device,name,at\n"
 
 
 def profile_of(ws: Workspace) -> dict[tuple[str, str], str]:

@@ -6,22 +6,7 @@ import pytest
 
 from onefold import ConfigError
 from onefold.errors import NotFoundError
-
-SHOP = """\
-name: shop
-path: data/shop.csv
-format: csv
-channel: online
-record_key: order
-event_time: at
-identifiers: {user_id: uid, email: email, phone: phone}
-traits: {full_name: name}
-"""
-HEAD = "order,uid,email,phone,name,at\n"
-
-
-def links(ws) -> dict[str, str]:
-    return dict(ws.engine.fetchall("SELECT record_key, profile_id FROM record_profiles"))
+from shared_sources import SHOP, SHOP_HEAD, profile_links
 
 
 def test_cannot_link_cuts_the_weakest_value_and_survives_reruns(workspace, add_source):
@@ -30,16 +15,16 @@ def test_cannot_link_cuts_the_weakest_value_and_survives_reruns(workspace, add_s
         "shop",
         SHOP,
         "shop.csv",
-        HEAD + "o1,u-1,ann@mail.com,,Ann,2024-01-01\n"
-        "o2,,ann@mail.com,+14155550101,Ann,2024-01-02\n"
-        "o3,u-3,,+14155550101,Bo,2024-01-03\n",
+        SHOP_HEAD + "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
+        "o2,,ann@mail.com,+14155550101,,Ann,2024-01-02\n"
+        "o3,u-3,,+14155550101,,Bo,2024-01-03\n",
     )
     workspace.load()
     workspace.resolve()
-    assert len(set(links(workspace).values())) == 1
+    assert len(set(profile_links(workspace).values())) == 1
     workspace.add_override("cannot_link", "shop/o1", "shop/o3", "two customers")
     workspace.resolve()
-    got = links(workspace)
+    got = profile_links(workspace)
     assert got["o1"] != got["o3"]
     assert got["o2"] == got["o1"]  # the phone (lower priority than email) was set aside
     cut = workspace.query(
@@ -47,7 +32,7 @@ def test_cannot_link_cuts_the_weakest_value_and_survives_reruns(workspace, add_s
     )
     assert cut == [{"id_type": "phone", "value": "+14155550101"}]
     workspace.resolve()
-    assert links(workspace) == got  # respected by every later run
+    assert profile_links(workspace) == got  # respected by every later run
 
 
 def test_must_link_joins_even_two_user_ids(workspace, add_source):
@@ -55,14 +40,14 @@ def test_must_link_joins_even_two_user_ids(workspace, add_source):
         "shop",
         SHOP,
         "shop.csv",
-        HEAD + "o1,u-1,a@mail.com,,Ann,2024-01-01\no2,u-2,b@mail.com,,Ann,2024-01-02\n",
+        SHOP_HEAD + "o1,u-1,a@mail.com,,,Ann,2024-01-01\no2,u-2,b@mail.com,,,Ann,2024-01-02\n",
     )
     workspace.load()
     workspace.resolve()
-    assert len(set(links(workspace).values())) == 2
+    assert len(set(profile_links(workspace).values())) == 2
     workspace.add_override("must_link", "user_id:u-1", "user_id:u-2", "merged accounts")
     workspace.resolve()
-    assert len(set(links(workspace).values())) == 1
+    assert len(set(profile_links(workspace).values())) == 1
     [o] = workspace.overrides()
     assert (o.kind, o.a, o.b, o.note) == (
         "must_link",
@@ -72,11 +57,11 @@ def test_must_link_joins_even_two_user_ids(workspace, add_source):
     )
     workspace.remove_override(o.override_id)
     workspace.resolve()
-    assert len(set(links(workspace).values())) == 2
+    assert len(set(profile_links(workspace).values())) == 2
 
 
 def test_identifier_references_are_normalised(workspace, add_source):
-    add_source("shop", SHOP, "shop.csv", HEAD + "o1,,ann@mail.com,,Ann,2024-01-01\n")
+    add_source("shop", SHOP, "shop.csv", SHOP_HEAD + "o1,,ann@mail.com,,,Ann,2024-01-01\n")
     workspace.load()
     oid = workspace.add_override("cannot_link", "email: ANN@Mail.com ", "shop/o1")
     assert workspace.overrides()[0].a == "email:ann@mail.com" and oid >= 1
@@ -93,22 +78,22 @@ def test_unmerge_undoes_the_latest_merge(workspace, add_source):
         "shop",
         SHOP,
         "shop.csv",
-        HEAD + "o1,u-1,ann@mail.com,,Ann,2024-01-01\n"
-        "o2,,bob@mail.com,+14155550102,Bob,2024-01-02\n",
+        SHOP_HEAD + "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
+        "o2,,bob@mail.com,+14155550102,,Bob,2024-01-02\n",
     )
     workspace.load()
     workspace.resolve()
-    before = links(workspace)
+    before = profile_links(workspace)
     with path.open("a") as fh:  # a later order wrongly ties Ann's account to Bob's email
-        fh.write("o3,u-1,bob@mail.com,,Ann,2024-03-01\n")
+        fh.write("o3,u-1,bob@mail.com,,,Ann,2024-03-01\n")
     workspace.load()
     workspace.resolve()
-    merged = links(workspace)
+    merged = profile_links(workspace)
     assert len(set(merged.values())) == 1
     survivor = merged["o1"]
     workspace.unmerge(survivor)
     workspace.resolve()
-    after = links(workspace)
+    after = profile_links(workspace)
     assert after["o1"] == survivor and after["o2"] != survivor
     assert after["o2"] == before["o2"] or after["o2"] not in before.values()
     with pytest.raises(NotFoundError, match="no recorded merge"):
