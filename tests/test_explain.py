@@ -20,7 +20,12 @@ from onefold.explain import (
     explain_profile,
     explain_records,
 )
-from shared_sources import SHOP  # its event time and device columns stay empty here
+from shared_sources import (  # its event time and device columns stay empty here
+    PEOPLE_CRM,
+    PEOPLE_MATCHING,
+    SHOP,
+    people_rows,
+)
 
 POS = """\
 name: pos
@@ -42,51 +47,6 @@ SHOP_ROWS = (
     "o5,u-2,family@mail.com,+1 415 555 0102,Bob Lee\n"
 )
 POS_ROWS = "receipt,phone\nr1,(415) 555-0101\nr2,4155550102\n"
-
-MATCHING = """
-matching:
-  enabled: true
-  comparisons:
-    - {field: person_name, method: name, tf_adjust: true}
-    - {field: birth_date, method: date}
-    - {field: city, method: text}
-  blocking:
-    - ['birth_date[:4]']
-    - [person_name]
-  threshold: 0.95
-"""
-CRM = """\
-name: crm
-path: data/crm.csv
-format: csv
-channel: offline
-record_key: id
-identifiers: {user_id: uid}
-traits:
-  first_name: first
-  last_name: last
-  full_name: name
-  birth_date: {field: dob, formats: ["%Y-%m-%d", "%d/%m/%Y"]}
-  city: city
-"""
-
-
-def _people(n: int) -> str:
-    """n people twice each: `a<i>` clean with an account id, `b<i>` with a surname typo, the
-    date written day-first and no account id — only probabilistic matching can join them.
-    Record keys contain '/' to exercise reference parsing."""
-    first = ["Ann", "Bob", "Cara", "Dan", "Eve", "Finn", "Gus", "Hana", "Ida", "Jon"]
-    last = ["Lee", "Moss", "Nash", "Orr", "Park", "Quinn", "Ross", "Shaw", "Tate", "Upton"]
-    cities = ["Boston", "Denver", "Austin", "Tulsa"]
-    rows = ["id,uid,first,last,name,dob,city"]
-    for i in range(n):
-        f, la = first[i % 10], last[(i // 10) % 10]
-        y, m, d = 1950 + i % 50, 1 + i % 12, 13 + i % 15
-        city = cities[i % 4]
-        rows.append(f"a/{i},u-{i},{f},{la},,{y}-{m:02d}-{d:02d},{city}")
-        typo = la[:-1] + ("x" if la[-1] != "x" else "y")
-        rows.append(f"b/{i},,,,{f} {typo},{d:02d}/{m:02d}/{y},{city}")
-    return "\n".join(rows) + "\n"
 
 
 def _text(renderable: object) -> str:
@@ -115,10 +75,10 @@ def shop_ws(workspace: Workspace, add_source) -> Workspace:
 @pytest.fixture
 def matched_ws(workspace: Workspace, add_source):
     cfg = workspace.root / "onefold.yml"
-    cfg.write_text(cfg.read_text() + MATCHING)
+    cfg.write_text(cfg.read_text() + PEOPLE_MATCHING)
     # t/0 is a/0 again under another account: b/0 can join only one of them
-    clone = "t/0,u-t0,Ann,Lee,,1950-01-13,Boston\n"
-    add_source("crm", CRM, "crm.csv", _people(60) + clone)
+    clone = "t/0,u-t0,,Ann,Lee,,1950-01-13,Boston\n"
+    add_source("crm", PEOPLE_CRM, "crm.csv", people_rows(60, sep="/") + clone)
     ws = Workspace(workspace.root)
     ws.load()
     ws.resolve()
@@ -240,7 +200,7 @@ def test_probabilistic_link_path_carries_the_weights(matched_ws: Workspace) -> N
     assert ev.prior + sum(c.weight for c in ev.comparisons) == pytest.approx(
         ev.match_weight, abs=1e-6
     )
-    assert [c.field for c in ev.comparisons] == ["person_name", "birth_date", "city"]
+    assert [c.field for c in ev.comparisons] == ["person_name", "birth_date", "city", "phone"]
     labels = {c.field: c.label for c in ev.comparisons}
     assert labels["birth_date"] in ("exact", "day and month swapped")
     assert ev.probability >= 0.95 and ev.above_threshold

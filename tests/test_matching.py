@@ -13,34 +13,7 @@ from onefold.engine import DuckDBEngine
 from onefold.identity.clustering import cluster_components
 from onefold.identity.comparisons import build_comparisons
 from onefold.identity.matching import blocking_key_sql, expectation_maximisation
-
-MATCHING = """
-matching:
-  enabled: true
-  comparisons:
-    - {field: person_name, method: name, tf_adjust: true}
-    - {field: birth_date, method: date}
-    - {field: city, method: text}
-    - {field: phone, method: phone}
-  blocking:
-    - ['birth_date[:4]']
-    - [person_name]
-  threshold: 0.95
-"""
-CRM = """\
-name: crm
-path: data/crm.csv
-format: csv
-channel: offline
-record_key: id
-identifiers: {user_id: uid, phone: phone}
-traits:
-  first_name: first
-  last_name: last
-  full_name: name
-  birth_date: {field: dob, formats: ["%Y-%m-%d", "%d/%m/%Y"]}
-  city: city
-"""
+from shared_sources import PEOPLE_CRM, PEOPLE_MATCHING, people_rows
 
 
 def test_blocking_keys() -> None:
@@ -70,27 +43,10 @@ def test_em_recovers_known_parameters() -> None:
     assert model.weight("a", 1) == pytest.approx(math.log2(model.m["a"][1] / 0.05))
 
 
-def _people(n: int) -> str:
-    """n distinct people, each twice: once clean, once with a typo, another date format and
-    no account id."""
-    first = ["Ann", "Bob", "Cara", "Dan", "Eve", "Finn", "Gus", "Hana", "Ida", "Jon"]
-    last = ["Lee", "Moss", "Nash", "Orr", "Park", "Quinn", "Ross", "Shaw", "Tate", "Upton"]
-    rng = random.Random(1)
-    rows = ["id,uid,phone,first,last,name,dob,city"]
-    for i in range(n):
-        f, la = first[i % 10], last[(i // 10) % 10]
-        y, m, d = 1950 + i % 50, 1 + i % 12, 13 + i % 15
-        city = rng.choice(["Boston", "Denver", "Austin", "Tulsa"])
-        rows.append(f"a{i},u-{i},,{f},{la},,{y}-{m:02d}-{d:02d},{city}")
-        typo = la[:-1] + ("x" if la[-1] != "x" else "y")
-        rows.append(f"b{i},,,,,{f} {typo},{d:02d}/{m:02d}/{y},{city}")
-    return "\n".join(rows) + "\n"
-
-
 def test_typos_and_swapped_dates_link_without_shared_identifiers(workspace, add_source) -> None:
     cfg = workspace.root / "onefold.yml"
-    cfg.write_text(cfg.read_text() + MATCHING)
-    add_source("crm", CRM, "crm.csv", _people(60))
+    cfg.write_text(cfg.read_text() + PEOPLE_MATCHING)
+    add_source("crm", PEOPLE_CRM, "crm.csv", people_rows(60))
     ws = Workspace(workspace.root)
     ws.load()
     result = ws.resolve()
@@ -150,9 +106,9 @@ def test_clustering_refuses_conflicts_and_incoherent_chains() -> None:
 
 def test_probabilistic_links_never_join_two_user_ids(workspace, add_source) -> None:
     cfg = workspace.root / "onefold.yml"
-    cfg.write_text(cfg.read_text() + MATCHING)
+    cfg.write_text(cfg.read_text() + PEOPLE_MATCHING)
     twins = "".join(f"t{i},u-t{i},,Zhang,Wei,,1990-01-01,Boston\n" for i in range(2))
-    add_source("crm", CRM, "crm.csv", _people(40) + twins)
+    add_source("crm", PEOPLE_CRM, "crm.csv", people_rows(40) + twins)
     ws = Workspace(workspace.root)
     ws.load()
     result = ws.resolve()
