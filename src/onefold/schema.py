@@ -1,6 +1,7 @@
-"""Canonical vocabulary shared by every stage: identifier types, channels, table names.
+"""Canonical vocabulary shared by every stage: identifier types, channels, trait kinds.
 
-Stages never import each other; they meet in the tables named here.
+Stages never import each other; they meet in tables (created by `engine/migrations.py` or
+rebuilt by the stage that owns them; the README's architecture diagram lists them).
 """
 
 from __future__ import annotations
@@ -50,20 +51,3 @@ DEFAULT_TRAIT_KINDS: dict[str, TraitKind] = {
     "country": "country",
     "gender": "gender",
 }
-
-# Tables (see engine/migrations.py for their columns).
-T_LOADS = "loads"
-T_LANDED = "landed_records"
-T_RECORDS = "records"
-T_IDENTIFIERS = "record_identifiers"
-T_TRAITS = "record_traits"
-T_CONSENTS = "record_consents"
-T_REJECTS = "rejects"
-T_NORM_CACHE = "normalised_values"
-T_PROFILE_NODES = "profile_nodes"
-T_RECORD_PROFILE = "record_profiles"
-T_PROFILES = "profiles"
-T_PROFILE_TRAITS = "profile_traits"
-T_PROFILE_HISTORY = "profile_history"
-T_HUBS = "hub_values"
-T_RUNS = "runs"

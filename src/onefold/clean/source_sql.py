@@ -11,11 +11,7 @@ from dataclasses import dataclass
 from onefold.clean.value_cache import CleaningContext, cache_param
 from onefold.config.mappings import FieldSpec, SourceMapping
 from onefold.config.settings import ProjectConfig
-
-
-def lit(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
+from onefold.engine.sql import literal, literal_list
 
 
 @dataclass(frozen=True)
@@ -60,10 +56,6 @@ def mapped_fields(
     return out
 
 
-def _in_list(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(lit(v) for v in values) + ")" if values else "(NULL)"
-
-
 #: Opaque identifiers made only of these characters (UUIDs, `u-123`, `SO-0001`, WeChat
 #: openids) are normalised in SQL: for them NFKC, stripping and casefolding are identities or
 #: plain ASCII case changes, so the Python normaliser would only add a process round-trip.
@@ -85,7 +77,7 @@ def fast_identifier_sql(normaliser: str, junk: tuple[str, ...], x: str) -> tuple
     def is_junk(v: str) -> str:
         low = f"lower({v})"
         return (
-            f"({low} IN {_in_list(junk)} OR (length({low}) >= 3 "
+            f"({low} IN {literal_list(junk)} OR (length({low}) >= 3 "
             f"AND replace({low}, left({low}, 1), '') = ''))"
         )
 
@@ -103,16 +95,16 @@ def _sql_value(f: MappedField, junk: tuple[str, ...], x: str) -> tuple[str, str,
     """(value, status, reason) expressions for normalisers that run in SQL; NULLs otherwise."""
     if f.normaliser in ("id.exact", "id.lower", "id.compact_upper"):
         return fast_identifier_sql(f.normaliser, junk, x)
-    junk_test = f"lower(trim({x})) IN {_in_list(junk)}"
+    junk_test = f"lower(trim({x})) IN {literal_list(junk)}"
     if f.normaliser == "consent":
         low = f"lower(trim({x}))"
         value = (
-            f"CASE WHEN {low} IN {_in_list(f.granted)} THEN 'granted' "
-            f"WHEN {low} IN {_in_list(f.revoked)} THEN 'revoked' END"
+            f"CASE WHEN {low} IN {literal_list(f.granted)} THEN 'granted' "
+            f"WHEN {low} IN {literal_list(f.revoked)} THEN 'revoked' END"
         )
         status = f"CASE WHEN {value} IS NULL THEN 'invalid' ELSE 'valid' END"
         allowed = f"granted: {', '.join(f.granted)}; revoked: {', '.join(f.revoked)}"
-        message = lit(f"not a recognised consent value ({allowed})")
+        message = literal(f"not a recognised consent value ({allowed})")
         reason = f"CASE WHEN {value} IS NULL THEN {message} END"
         return value, status, reason
     if f.normaliser == "text":
@@ -145,7 +137,7 @@ def normalisation_key(normaliser: str, x: str) -> str:
 def event_time_sql(x: str, formats: tuple[str, ...]) -> str:
     """Timestamp expression for raw text `x`: declared formats, else ISO-8601 or epoch."""
     if formats:
-        fmts = "[" + ", ".join(lit(f) for f in formats) + "]"
+        fmts = "[" + ", ".join(literal(f) for f in formats) + "]"
         return f"try_strptime({x}, {fmts})::TIMESTAMPTZ"
     return (
         f"coalesce(TRY_CAST({x} AS TIMESTAMPTZ), CASE "
@@ -177,13 +169,13 @@ def source_sql(
             meta.append(("currency", mapping.order.currency))
     paths = [FieldSpec(field=p).json_path() for _, p in meta] + [f.spec.json_path() for f in fields]
     idx = {alias: i + 1 for i, (alias, _) in enumerate(meta)}
-    path_list = "[" + ", ".join(lit(p) for p in paths) + "]"
+    path_list = "[" + ", ".join(literal(p) for p in paths) + "]"
     extract = f"""
         CREATE OR REPLACE TEMP TABLE _src AS
         SELECT {rid_base} + row_number() OVER () AS rid, record_key, load_id, file, row_number,
                loaded_at, json_extract_string(payload, {path_list}) AS j
         FROM landed_records
-        WHERE source = {lit(mapping.name)} AND parse_error IS NULL
+        WHERE source = {literal(mapping.name)} AND parse_error IS NULL
           AND record_key IS NOT NULL AND trim(record_key) <> ''
         QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY load_id DESC,
                                    row_number DESC) = 1
@@ -193,7 +185,7 @@ def source_sql(
         return f"nullif(trim(j[{idx[alias]}]), '')" if alias in idx else "NULL"
 
     if mapping.event_type:
-        etype = lit(mapping.event_type)
+        etype = literal(mapping.event_type)
     elif mapping.event_type_field:
         etype = (
             "coalesce("
@@ -205,7 +197,7 @@ def source_sql(
     formats = mapping.event_time.formats if mapping.event_time else ()
     records = f"""
         INSERT INTO records
-        SELECT rid, {lit(mapping.name)}, record_key, {lit(mapping.channel)}, load_id, file,
+        SELECT rid, {literal(mapping.name)}, record_key, {literal(mapping.channel)}, load_id, file,
                row_number, loaded_at, {col("t")} AS event_time_raw,
                {event_time_sql(col("t"), formats)} AS event_time,
                {etype} AS event_type,
@@ -218,31 +210,31 @@ def source_sql(
         x = f"j[{i}]"
         value, status, reason = _sql_value(mf, junk, x)
         parts.append(
-            f"SELECT rid, {lit(mf.role)}, {lit(mf.name)}, {lit(mf.spec.field)}, {x}, "
+            f"SELECT rid, {literal(mf.role)}, {literal(mf.name)}, {literal(mf.spec.field)}, {x}, "
             f"{normalisation_key(mf.normaliser, x)}, "
-            f"{lit(mf.normaliser)}, {lit(mf.param)}, {value}, {status}, {reason} "
+            f"{literal(mf.normaliser)}, {literal(mf.param)}, {value}, {status}, {reason} "
             f"FROM _src WHERE {x} IS NOT NULL AND trim({x}) <> ''"
         )
     field_values = ("INSERT INTO field_values " + " UNION ALL ".join(parts)) if parts else ""
     rejects: list[str] = []
     if mapping.event_time:
         shown = ", ".join(formats) if formats else "ISO-8601 or epoch"
-        reason = lit(f"event_time: cannot parse as {shown}")
+        reason = literal(f"event_time: cannot parse as {shown}")
         rejects.append(f"""
             INSERT INTO rejects
             SELECT 'clean', source, record_key, load_id, file, row_number,
-                   {lit(mapping.event_time.field)}, event_time_raw, 'invalid', {reason}, now()
-            FROM records WHERE source = {lit(mapping.name)}
+                   {literal(mapping.event_time.field)}, event_time_raw, 'invalid', {reason}, now()
+            FROM records WHERE source = {literal(mapping.name)}
               AND event_time_raw IS NOT NULL AND event_time IS NULL
         """)
     if mapping.order:
         rejects.append(f"""
             INSERT INTO rejects
             SELECT 'clean', r.source, r.record_key, r.load_id, r.file, r.row_number,
-                   {lit(mapping.order.amount)}, s.j[{idx["amount"]}], 'invalid',
+                   {literal(mapping.order.amount)}, s.j[{idx["amount"]}], 'invalid',
                    'order amount: not a number', now()
             FROM records r JOIN _src s USING (rid)
-            WHERE r.source = {lit(mapping.name)} AND r.amount IS NULL
+            WHERE r.source = {literal(mapping.name)} AND r.amount IS NULL
               AND nullif(trim(s.j[{idx["amount"]}]), '') IS NOT NULL
         """)
     return SourceSQL(extract, records, field_values, tuple(rejects))

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from onefold.clean.junk import BUILTIN_JUNK
-from onefold.clean.source_sql import lit, mapped_fields, source_sql
-from onefold.clean.value_cache import SQL_NORMALISERS, CleaningContext, normalise_pending
+from onefold.clean.source_sql import mapped_fields, source_sql
+from onefold.clean.value_cache import CleaningContext, normalise_pending
 from onefold.config.mappings import SourceMapping
 from onefold.config.settings import ProjectConfig
 from onefold.engine.base import Engine
+from onefold.engine.sql import literal
 from onefold.progress import accumulate
 
 TABLES = (
@@ -44,7 +45,7 @@ def landing_rejects_sql(mapping: SourceMapping, load_id: int | None = None) -> s
     """Rows that could not be parsed or have no record key, as rejects of the landing stage."""
     only_load = f"AND load_id = {int(load_id)}" if load_id is not None else ""
     return LANDING_REJECTS.format(
-        key_field=lit(mapping.record_key), source=lit(mapping.name), only_load=only_load
+        key_field=literal(mapping.record_key), source=literal(mapping.name), only_load=only_load
     )
 
 
@@ -91,12 +92,11 @@ def run_clean(
         report("extract", i + 1, len(names))
     engine.execute("DROP TABLE IF EXISTS _src")
 
-    sql_only = "(" + ", ".join(lit(n) for n in sorted(SQL_NORMALISERS | {"consent"})) + ")"
     engine.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE _pending AS
         SELECT DISTINCT normaliser, param, nkey AS raw FROM field_values f
-        WHERE normaliser NOT IN {sql_only} AND status IS NULL
+        WHERE status IS NULL  -- what SQL (text, numbers, consent, plain ids) left to Python
           AND NOT EXISTS (SELECT 1 FROM normalised_values n WHERE n.normaliser = f.normaliser
                           AND n.param = f.param AND n.raw = f.nkey)
     """,

@@ -29,9 +29,6 @@ from onefold.clean.phones import normalise_phone
 from onefold.clean.result import Normalised
 from onefold.engine.base import Engine
 
-#: Normalisers done in SQL (no Python, nothing cached): trimmed text, numbers.
-SQL_NORMALISERS = frozenset({"text", "number"})
-
 
 @dataclass(frozen=True)
 class CleaningContext:

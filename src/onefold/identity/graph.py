@@ -17,18 +17,11 @@ from dataclasses import dataclass
 
 from onefold.config.settings import IdentitySettings
 from onefold.engine.base import Engine
-from onefold.identity.nicknames import register_aliases
+from onefold.engine.sql import literal, literal_list
+from onefold.identity.nicknames import extensions_sql, person_name_sql, register_aliases
 from onefold.identity.overrides import cut_cannot_links
 
 MAX_ITERATIONS = 64
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _in(values: tuple[str, ...] | list[str]) -> str:
-    return "(" + ", ".join(_lit(v) for v in values) + ")" if values else "(NULL)"
 
 
 def hub_rule_sql(settings: IdentitySettings) -> str:
@@ -42,10 +35,10 @@ def hub_rule_sql(settings: IdentitySettings) -> str:
         stronger_unique = [u for u in unique if settings.rank(u) > settings.rank(t)]
         if t in unique:
             # a unique type may only make weaker (or same-type) values hubs
-            guard = f"AND a_type NOT IN {_in(stronger_unique)}" if stronger_unique else ""
+            guard = f"AND a_type NOT IN {literal_list(stronger_unique)}" if stronger_unique else ""
         else:
-            guard = f"AND a_type NOT IN {_in(unique)}" if unique else ""
-        whens.append(f"WHEN b_type = {_lit(t)} {guard} THEN {int(limit)}")
+            guard = f"AND a_type NOT IN {literal_list(unique)}" if unique else ""
+        whens.append(f"WHEN b_type = {literal(t)} {guard} THEN {int(limit)}")
     return "CASE " + " ".join(whens) + " END" if whens else "NULL"
 
 
@@ -61,11 +54,15 @@ def name_conflict_sql(unique_types: tuple[str, ...], similarity: float) -> str:
     return f"""
         INSERT INTO hub_values
         WITH rec_name AS (
-            SELECT rid, coalesce(
-                any_value(key) FILTER (WHERE name = 'full_name'),
-                nullif(concat_ws(' ', any_value(key) FILTER (WHERE name = 'first_name'),
-                                      any_value(key) FILTER (WHERE name = 'last_name')), '')
-            ) AS nm
+            SELECT rid, {
+        person_name_sql(
+            *(
+                f"any_value(key) FILTER (WHERE name = '{n}')"
+                for n in ("full_name", "first_name", "last_name")
+            )
+        )
+    }
+                   AS nm
             FROM record_values
             WHERE role = 'trait' AND name IN ('full_name', 'first_name', 'last_name')
               AND status IN ('valid', 'suspicious') AND key IS NOT NULL
@@ -73,19 +70,13 @@ def name_conflict_sql(unique_types: tuple[str, ...], similarity: float) -> str:
         ), node_names AS (
             SELECT DISTINCT r.node_id, string_split(n.nm, ' ') AS tokens, n.nm
             FROM _rn r JOIN rec_name n USING (rid)
-            WHERE r.id_type NOT IN {_in(unique_types)} AND n.nm IS NOT NULL
+            WHERE r.id_type NOT IN {literal_list(unique_types)} AND n.nm IS NOT NULL
         ), multi AS (
             SELECT node_id FROM node_names GROUP BY node_id HAVING count(*) > 1
         ), judged AS (
             SELECT * FROM node_names
             WHERE node_id IN (SELECT node_id FROM multi) AND len(tokens) >= 2
-        ), extended AS (
-            -- each name's tokens plus every nickname relation of them (aliases are stored
-            -- both ways, so "x is an alias of a token of b" is "x is in b's extension")
-            SELECT nm, list_distinct(flatten(list(list_value(t.token, a.alias)))) AS ext
-            FROM (SELECT DISTINCT nm, unnest(tokens) AS token FROM judged) t
-            LEFT JOIN name_aliases a ON a.name = t.token
-            GROUP BY nm
+        ), extended AS ({extensions_sql("SELECT nm FROM judged")}
         ), rest AS (
             SELECT a.node_id, a.nm AS na, b.nm AS nb,
                    array_to_string(list_filter(a.tokens, lambda x: NOT list_contains(eb.ext, x)),
@@ -142,7 +133,7 @@ def build_graph(
         CREATE OR REPLACE TABLE identity_nodes AS
         SELECT row_number() OVER (ORDER BY id_type, value) AS node_id, id_type, value,
                id_type || ':' || value AS node_key,
-               id_type IN {_in(settings.linking_types)} AS links, false AS is_hub
+               id_type IN {literal_list(settings.linking_types)} AS links, false AS is_hub
         FROM (SELECT DISTINCT id_type, value FROM _ids)
     """,
         step=step,
@@ -172,7 +163,7 @@ def build_graph(
             SELECT DISTINCT a.node_id, a.id_type AS a_type, b.node_id AS other,
                    b.id_type AS b_type
             FROM _rn a JOIN _rn b ON a.rid = b.rid AND a.node_id <> b.node_id
-            WHERE b.id_type IN {_in(limited)}
+            WHERE b.id_type IN {literal_list(limited)}
         ), counted AS (
             SELECT node_id, a_type, b_type, count(*) AS distinct_values,
                    {hub_rule_sql(settings)} AS max_allowed

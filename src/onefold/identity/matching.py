@@ -17,8 +17,9 @@ import pyarrow as pa
 
 from onefold.config.settings import MatchingSettings
 from onefold.engine.base import Engine
+from onefold.engine.sql import literal
 from onefold.identity.comparisons import Comparison, build_comparisons
-from onefold.identity.nicknames import register_aliases
+from onefold.identity.nicknames import extensions_sql, person_name_sql, register_aliases
 
 USABLE = "('valid', 'suspicious', 'partial')"
 #: A virtual field: the full name where a source has one, else first and last name joined
@@ -26,10 +27,6 @@ USABLE = "('valid', 'suspicious', 'partial')"
 PERSON_NAME = "person_name"
 NAME_PARTS = ("full_name", "first_name", "last_name")
 _BLOCK_KEY = r"^(?P<field>[a-z_][a-z0-9_]*)(\[(?P<a>-?\d*):(?P<b>-?\d*)\])?$"
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass
@@ -86,11 +83,11 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
     cols = []
     for f in source_fields:
         key = "regexp_replace(key, '[^0-9]', '', 'g')" if f in phone_like else "key"
-        cols.append(f"any_value(value) FILTER (WHERE name = {_lit(f)}) AS {f}")
-        cols.append(f"any_value({key}) FILTER (WHERE name = {_lit(f)}) AS {f}_key")
+        cols.append(f"any_value(value) FILTER (WHERE name = {literal(f)}) AS {f}")
+        cols.append(f"any_value({key}) FILTER (WHERE name = {literal(f)}) AS {f}_key")
     where_source = ""
     if settings.sources:
-        where_source = "AND r.source IN (" + ", ".join(_lit(s) for s in settings.sources) + ")"
+        where_source = "AND r.source IN (" + ", ".join(literal(s) for s in settings.sources) + ")"
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _mr AS
@@ -98,7 +95,7 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
         FROM (SELECT v.rid, r.source, v.name, v.value,
                      nullif(coalesce(v.key, lower(trim(v.value))), '') AS key
               FROM record_values v JOIN records r USING (rid)
-              WHERE v.name IN ({", ".join(_lit(f) for f in source_fields)})
+              WHERE v.name IN ({", ".join(literal(f) for f in source_fields)})
                 AND v.status IN {USABLE} {where_source})
         GROUP BY rid
     """,
@@ -108,9 +105,9 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
         engine.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _mr AS
-            SELECT *, coalesce(full_name, concat_ws(' ', first_name, last_name)) AS {PERSON_NAME},
-                   coalesce(full_name_key, nullif(concat_ws(' ', first_name_key, last_name_key),
-                                                  '')) AS {PERSON_NAME}_key
+            SELECT *, {person_name_sql("full_name", "first_name", "last_name")} AS {PERSON_NAME},
+                   {person_name_sql("full_name_key", "first_name_key", "last_name_key")}
+                       AS {PERSON_NAME}_key
             FROM _mr
         """,
             step="matching: records",
@@ -120,17 +117,9 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
     if name_fields:
         register_aliases(engine)
     for f in name_fields:
-        # each name's tokens with all their nicknames (aliases are stored both ways)
         engine.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _ext_{f} AS
-            SELECT k AS {f}_key, list_distinct(flatten(list(list_value(t.token, a.alias))))
-                       AS {f}_ext
-            FROM (SELECT DISTINCT {f}_key AS k, unnest(string_split({f}_key, ' ')) AS token
-                  FROM _mr WHERE {f}_key IS NOT NULL) t
-            LEFT JOIN name_aliases a ON a.name = t.token
-            GROUP BY k
-        """,
+            f"CREATE OR REPLACE TEMP TABLE _ext_{f} AS SELECT nm AS {f}_key, ext AS {f}_ext "
+            f"FROM ({extensions_sql(f'SELECT {f}_key AS nm FROM _mr')})",
             step="matching: nicknames",
         )
         joins += f" LEFT JOIN _ext_{f} USING ({f}_key)"

@@ -42,3 +42,22 @@ def register_aliases(engine: Engine) -> None:
         )
     finally:
         engine.unregister("_alias_pairs")
+
+
+def person_name_sql(full: str, first: str, last: str) -> str:
+    """A person's name as one string: the full name where a source has one, else first and
+    last joined (their order differs by script; name comparisons allow for that)."""
+    return f"coalesce({full}, nullif(concat_ws(' ', {first}, {last}), ''))"
+
+
+def extensions_sql(names: str) -> str:
+    """`SELECT nm, ext` for the distinct names `nm` of the query `names`: each name's tokens
+    plus every nickname of them. Aliases are stored both ways, so "x is a nickname of a token
+    of b" reads as "x is in b's extension"."""
+    return f"""
+        SELECT nm, list_distinct(flatten(list(list_value(t.token, a.alias)))) AS ext
+        FROM (SELECT DISTINCT nm, unnest(string_split(nm, ' ')) AS token
+              FROM ({names}) WHERE nm IS NOT NULL) t
+        LEFT JOIN {TABLE} a ON a.name = t.token
+        GROUP BY nm
+    """

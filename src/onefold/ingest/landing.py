@@ -16,6 +16,7 @@ from pathlib import Path
 
 from onefold.config.mappings import FieldSpec, SourceMapping
 from onefold.engine.base import Engine
+from onefold.engine.sql import identifier, literal
 from onefold.ingest.readers import Chunk, Progress, read_chunks
 
 STAGING = "_landing_staging"
@@ -35,10 +36,6 @@ class LoadResult:
         return self.rows_read - self.rows_new
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _chunk_select(chunk: Chunk, key_path: str) -> str:
     """SQL turning a registered chunk into (row, key, hash, payload, error) rows."""
     if chunk.is_json_text:
@@ -50,12 +47,12 @@ def _chunk_select(chunk: Chunk, key_path: str) -> str:
         )
     else:
         cols = [c for c in chunk.table.column_names if c != "__row"]
-        fields = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in cols)
+        fields = ", ".join(f"{identifier(c)} := {identifier(c)}" for c in cols)
         payload = f"to_json(struct_pack({fields}))::VARCHAR"
         error = "NULL::VARCHAR"
     return f"""
         SELECT __row AS row_number, payload, err AS parse_error,
-               CASE WHEN err IS NULL THEN json_extract_string(payload, '{key_path}') END
+               CASE WHEN err IS NULL THEN json_extract_string(payload, {literal(key_path)}) END
                    AS record_key,
                hash(payload) AS row_hash
         FROM (SELECT __row, {payload} AS payload, {error} AS err FROM _chunk)
@@ -70,7 +67,7 @@ def land_file(
     progress: Progress | None = None,
 ) -> LoadResult:
     """Land one file of `mapping`'s source; returns how many rows were new."""
-    key_path = FieldSpec(field=mapping.record_key).json_path().replace("'", "''")
+    key_path = FieldSpec(field=mapping.record_key).json_path()
     started = datetime.now(UTC)
     engine.execute(f"DROP TABLE IF EXISTS {STAGING}")
     engine.execute(

@@ -12,6 +12,7 @@ short transaction, so a reader never sees half a run.
 from __future__ import annotations
 
 from onefold.engine.base import Engine
+from onefold.engine.sql import literal
 
 USABLE = "('valid', 'suspicious')"
 TABLES = (
@@ -26,7 +27,7 @@ TABLES = (
 def _source_rank(source_priority: tuple[str, ...]) -> str:
     if not source_priority:
         return "0"
-    whens = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(source_priority))
+    whens = " ".join(f"WHEN {literal(s)} THEN {i}" for i, s in enumerate(source_priority))
     return f"CASE r.source {whens} ELSE {len(source_priority)} END"
 
 

@@ -6,10 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from onefold.engine.base import Engine
-
-
-def _path(path: Path) -> str:
-    return str(path).replace("'", "''")
+from onefold.engine.sql import literal
 
 
 def export_profiles(engine: Engine, path: Path, fmt: Literal["csv", "parquet"]) -> int:
@@ -18,7 +15,7 @@ def export_profiles(engine: Engine, path: Path, fmt: Literal["csv", "parquet"]) 
     cols = "* REPLACE (revenue::VARCHAR AS revenue)" if fmt == "csv" else "*"
     opts = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
     engine.execute(
-        f"COPY (SELECT {cols} FROM profiles ORDER BY profile_id) TO '{_path(path)}' ({opts})",
+        f"COPY (SELECT {cols} FROM profiles ORDER BY profile_id) TO {literal(str(path))} ({opts})",
         step="export profiles",
     )
     return int(engine.fetchone("SELECT count(*) FROM profiles"))
@@ -29,7 +26,7 @@ def export_links(engine: Engine, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     engine.execute(
         f"COPY (SELECT source, record_key, profile_id FROM record_profiles "
-        f"ORDER BY source, record_key) TO '{_path(path)}' (FORMAT csv, HEADER true)",
+        f"ORDER BY source, record_key) TO {literal(str(path))} (FORMAT csv, HEADER true)",
         step="export links",
     )
     return int(engine.fetchone("SELECT count(*) FROM record_profiles"))

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from onefold.engine.base import Engine
+from onefold.engine.sql import literal
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,12 @@ def _f1(p: float, r: float) -> float:
 
 def score_against_truth(engine: Engine, truth_csv: Path) -> Accuracy:
     """Compare `record_profiles` with a `source,record_key,person_id` CSV."""
-    path = str(truth_csv).replace("'", "''")
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _eval AS
         SELECT p.profile_id AS c, t.person_id AS g
         FROM record_profiles p
-        JOIN read_csv('{path}', header = true, all_varchar = true) t
+        JOIN read_csv({literal(str(truth_csv))}, header = true, all_varchar = true) t
           ON t.source = p.source AND t.record_key = p.record_key
     """,
         step="evaluate",
