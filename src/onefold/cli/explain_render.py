@@ -6,6 +6,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from onefold.explain_model import (
+    IdentifierTie,
     MatchEvidence,
     PathExplanation,
     ProfileExplanation,
@@ -20,6 +21,28 @@ def _bits(w: float, unit: bool = False) -> str:
     """+10.4 / −5.3, with a real minus sign (and no −0.0)."""
     text = "0.0" if abs(w) < 0.05 else f"{w:+.1f}".replace("-", "\u2212")
     return f"{text} bits" if unit else text
+
+
+def _add_capped(tree: Tree, lines: list[str], what: str) -> None:
+    """The first MAX_SHOWN lines, then how many more there are."""
+    for line in lines[:MAX_SHOWN]:
+        tree.add(line)
+    if len(lines) > MAX_SHOWN:
+        tree.add(f"[dim]… and {len(lines) - MAX_SHOWN} more {what}[/]")
+
+
+def _tie_line(t: IdentifierTie) -> str:
+    if t.kind == "shared_value":
+        what, extra = (
+            "holds together",
+            " [dim](a shared value: these records hold no other identifier)[/]",
+        )
+    else:
+        what, extra = "joins", ""
+    return (
+        f"{t.id_type} [cyan]{escape(t.value)}[/] {what} {_plural(len(t.records), 'record')}"
+        f" ({escape(', '.join(t.sources))}){extra}"
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -62,32 +85,14 @@ def render_profile(expl: ProfileExplanation) -> Tree:
         f"{_plural(len(expl.sources), 'source')}"
     )
     # flat, so the tree reads as sentences: what joins, what links, what was kept out
-    for t in expl.ties[:MAX_SHOWN]:
-        what = "holds together" if t.kind == "shared_value" else "joins"
-        extra = (
-            " [dim](a shared value: these records hold no other identifier)[/]"
-            if t.kind == "shared_value"
-            else ""
-        )
-        tree.add(
-            f"{t.id_type} [cyan]{escape(t.value)}[/] {what} {_plural(len(t.records), 'record')}"
-            f" ({escape(', '.join(t.sources))}){extra}"
-        )
-    if len(expl.ties) > MAX_SHOWN:
-        tree.add(f"[dim]… and {len(expl.ties) - MAX_SHOWN} more joining values[/]")
-    for ev in expl.links[:MAX_SHOWN]:
-        tree.add(_link_line(ev))
-    if len(expl.links) > MAX_SHOWN:
-        tree.add(f"[dim]… and {len(expl.links) - MAX_SHOWN} more probabilistic links[/]")
+    _add_capped(tree, [_tie_line(t) for t in expl.ties], "joining values")
+    _add_capped(tree, [_link_line(ev) for ev in expl.links], "probabilistic links")
     if expl.loose:
         label = "a single record" if expl.records == 1 else "joined by nothing"
         refs = ", ".join(r.ref for r in expl.loose[:MAX_SHOWN])
         more = f" … and {len(expl.loose) - MAX_SHOWN} more" if len(expl.loose) > MAX_SHOWN else ""
         tree.add(f"{label}: {escape(refs)}{more}")
-    for u in expl.unused[:MAX_SHOWN]:
-        tree.add(_unused_line(u))
-    if len(expl.unused) > MAX_SHOWN:
-        tree.add(f"[dim]… and {len(expl.unused) - MAX_SHOWN} more shared values not used[/]")
+    _add_capped(tree, [_unused_line(u) for u in expl.unused], "shared values not used")
     if expl.history:
         node = tree.add("[bold]history[/]")
         for h in expl.history:
