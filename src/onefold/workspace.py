@@ -7,7 +7,9 @@ and each reads only what the one before it wrote.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +23,20 @@ from onefold.config.mappings import SourceMapping, load_mappings
 from onefold.config.settings import CONFIG_FILE, DEFAULT_CONFIG_YAML, ProjectConfig, load_project
 from onefold.engine import DuckDBEngine, Engine
 from onefold.engine.migrations import migrate
+from onefold.engine.sql import identifier
 from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_mean
 from onefold.identity.clustering import cluster_components, relabel_components
 from onefold.identity.graph import GraphResult, build_graph
+from onefold.identity.incremental import (
+    REGION,
+    Region,
+    add_minted_history,
+    close_region,
+    open_region,
+    replaced_hubs,
+    select_region,
+    write_back_identity,
+)
 from onefold.identity.matching import run_matching
 from onefold.identity.overrides import (
     Override,
@@ -33,9 +46,9 @@ from onefold.identity.overrides import (
     must_link_mapping,
 )
 from onefold.identity.stable_ids import IdAssignment, assign_profile_ids, commit_profile_ids
-from onefold.ingest.landing import LoadResult, land_file
+from onefold.ingest.landing import LoadResult, land_file, land_payloads
 from onefold.lookup import ProfileView, identifier_candidates, search_profiles, show_profile
-from onefold.profiles.build import build_profiles, swap_profile_tables
+from onefold.profiles.build import build_profiles, merge_profile_tables, swap_profile_tables
 from onefold.profiles.export import export_links, export_profiles
 from onefold.progress import ProgressFn
 from onefold.quality.inventory import SourceInventory, source_inventory
@@ -64,6 +77,10 @@ class ResolveResult:
     profiles: int
     seconds: dict[str, float] = field(default_factory=dict)
     matching: MatchSummary | None = None
+    mode: Literal["full", "incremental"] = "full"
+    #: why a run asked to be incremental ran in full (None when it ran incrementally)
+    full_reason: str | None = None
+    region: Region | None = None
 
 
 class Workspace:
@@ -83,6 +100,8 @@ class Workspace:
             threads=self.config.threads,
         )
         migrate(self.engine)
+        self._mappings: tuple[tuple[tuple[str, int, int], ...], dict[str, SourceMapping]] | None
+        self._mappings = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -112,10 +131,18 @@ class Workspace:
     # -- configuration -----------------------------------------------------------------------
     @property
     def mappings(self) -> dict[str, SourceMapping]:
-        """Every source mapping, validated together (all problems reported at once)."""
-        return load_mappings(
-            self.root / self.config.sources_dir, set(self.config.identity.id_types)
-        )
+        """Every source mapping, validated together (all problems reported at once).
+
+        Parsed again only when a mapping file changes: a real-time collector asks for them on
+        every request.
+        """
+        folder = self.root / self.config.sources_dir
+        files = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
+        signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+        if self._mappings is None or self._mappings[0] != signature:
+            parsed = load_mappings(folder, set(self.config.identity.id_types))
+            self._mappings = (signature, parsed)
+        return self._mappings[1]
 
     def _select(self, names: list[str] | None) -> dict[str, SourceMapping]:
         mappings = self.mappings
@@ -154,19 +181,70 @@ class Workspace:
                 results.append(result)
         return results
 
-    def resolve(self, *, progress: ProgressFn | None = None) -> ResolveResult:
-        """Clean → identity → profiles, from everything landed so far."""
-        seconds: dict[str, float] = {}
+    def resolve(
+        self, *, progress: ProgressFn | None = None, incremental: bool = False
+    ) -> ResolveResult:
+        """Clean → identity → profiles, from everything landed so far.
+
+        With `incremental`, only what was landed since the last run is cleaned and resolved
+        against the existing graph (see `identity.incremental`); the profiles are the ones a
+        full run would give. It falls back to a full run, and says why in
+        `ResolveResult.full_reason`, when there is no earlier run, the configuration or a
+        mapping changed, probabilistic matching is on, or a corrected record held a hub.
+        """
         run_id = int(self.engine.fetchone("SELECT coalesce(max(run_id), 0) + 1 FROM runs"))
         started = datetime.now(UTC)
-        t0 = time.perf_counter()
-        clean = run_clean(self.engine, self.config, self.mappings, progress)
-        seconds["clean"] = time.perf_counter() - t0
+        max_load = int(self.engine.fetchone("SELECT coalesce(max(load_id), 0) FROM loads"))
+        fingerprint = self._fingerprint()
+        reason = self._why_full(fingerprint) if incremental else "requested"
+        if reason is None:
+            result = self._resolve_incremental(run_id, started, max_load, fingerprint, progress)
+            if result is not None:
+                return result
+            reason = "a corrected record held a shared (hub) value"
+        return self._resolve_full(run_id, started, max_load, fingerprint, progress, reason)
+
+    def _why_full(self, fingerprint: str) -> str | None:
+        last = self.engine.fetchall(
+            "SELECT fingerprint FROM runs WHERE kind IN ('resolve', 'incremental') "
+            "ORDER BY run_id DESC LIMIT 1"
+        )
+        if not last or not self.engine.table_exists("profiles"):
+            return "no earlier run"
+        if last[0][0] != fingerprint:
+            return "the configuration or a mapping changed since the last run"
+        if self.config.matching.enabled:
+            return "probabilistic matching is enabled (incremental covers the identity graph)"
+        return None
+
+    def _fingerprint(self) -> str:
+        """What a run's result depends on besides the data: onefold.yml and every mapping."""
+        digest = hashlib.sha256((self.root / CONFIG_FILE).read_bytes())
+        for path in sorted((self.root / self.config.sources_dir).glob("*.yml")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()[:32]
+
+    def _identity(
+        self,
+        run_id: int,
+        progress: ProgressFn | None,
+        preset_hubs: str | None = None,
+        before_ids: Callable[[], None] | None = None,
+    ) -> tuple[GraphResult, MatchSummary | None, IdAssignment, int, dict[str, float]]:
+        """Graph → overrides → matching → stable ids → next profile tables, on the current
+        database (the workspace's, or an incremental run's region)."""
+        seconds: dict[str, float] = {}
         t0 = time.perf_counter()
         overrides = load_overrides(self.engine)
         cannot = [(o.a, o.b) for o in overrides if o.kind == "cannot_link"]
         must = [(o.a, o.b) for o in overrides if o.kind == "must_link"]
-        graph = build_graph(self.engine, self.config.identity, progress, cannot_links=cannot)
+        graph = build_graph(
+            self.engine,
+            self.config.identity,
+            progress,
+            cannot_links=cannot,
+            preset_hubs=preset_hubs,
+        )
         if must:
             relabel_components(self.engine, must_link_mapping(self.engine, must))
         seconds["identity"] = time.perf_counter() - t0
@@ -191,22 +269,149 @@ class Workspace:
             )
             seconds["matching"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        if before_ids:
+            before_ids()
         ids = assign_profile_ids(self.engine, run_id)
         seconds["identity"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         n = build_profiles(self.engine, self.config.source_priority)
-        result = ResolveResult(run_id, clean, graph, ids, n, seconds, matched)
+        seconds["profiles"] = time.perf_counter() - t0
+        return graph, matched, ids, n, seconds
+
+    def _resolve_full(
+        self,
+        run_id: int,
+        started: datetime,
+        max_load: int,
+        fingerprint: str,
+        progress: ProgressFn | None,
+        reason: str,
+    ) -> ResolveResult:
+        t0 = time.perf_counter()
+        clean = run_clean(self.engine, self.config, self.mappings, progress)
+        seconds = {"clean": time.perf_counter() - t0}
+        graph, matched, ids, n, more = self._identity(run_id, progress)
+        seconds.update(more)
+        result = ResolveResult(run_id, clean, graph, ids, n, seconds, matched, "full", reason)
+        t0 = time.perf_counter()
         with self.engine.transaction():  # readers see the old run or the new one, never half
             commit_profile_ids(self.engine)
             swap_profile_tables(self.engine)
-            self.engine.execute(
-                "INSERT INTO runs VALUES (?, 'resolve', ?, ?, ?)",
-                [run_id, started, datetime.now(UTC), orjson.dumps(_stats(result)).decode()],
-            )
-        seconds["profiles"] = time.perf_counter() - t0
-        for t in ("_record_comp", "_members", "_comp_profile", "_comp_edges"):
+            self._record_run(result, "resolve", started, max_load, fingerprint)
+        seconds["profiles"] += time.perf_counter() - t0
+        for t in ("_record_comp", "_members", "_comp_profile", "_comp_edges", "_replaced"):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
+
+    def _resolve_incremental(
+        self,
+        run_id: int,
+        started: datetime,
+        max_load: int,
+        fingerprint: str,
+        progress: ProgressFn | None,
+    ) -> ResolveResult | None:
+        """None when the new data needs a full run (a corrected record held a hub)."""
+        after = int(
+            self.engine.fetchone(
+                "SELECT coalesce(max(max_load_id), 0) FROM runs "
+                "WHERE kind IN ('resolve', 'incremental')"
+            )
+        )
+        t0 = time.perf_counter()
+        try:
+            with self.engine.transaction():  # the new records are cleaned in one piece
+                clean = run_clean(self.engine, self.config, self.mappings, progress, after)
+                if replaced_hubs(self.engine):
+                    raise _NeedsFullRun  # roll the cleaning back; a full run rebuilds it
+        except _NeedsFullRun:
+            return None
+        seconds = {"clean": time.perf_counter() - t0}
+        base = clean.first_new_rid
+        if clean.records == 0 and not self.engine.fetchone("SELECT count(*) FROM _replaced"):
+            return self._nothing_new(run_id, started, max_load, fingerprint, clean, seconds)
+        t0 = time.perf_counter()
+        must = [(o.a, o.b) for o in load_overrides(self.engine) if o.kind == "must_link"]
+        region = select_region(self.engine, base, must)
+        main = str(self.engine.fetchone("SELECT current_database()"))
+        main_q = identifier(main)
+        open_region(self.engine, main_q)
+        try:
+            graph, matched, ids, _, more = self._identity(
+                run_id, progress, "known_hubs", lambda: add_minted_history(self.engine, main_q)
+            )
+            self.engine.execute(f"USE {main_q}")
+            with self.engine.transaction():
+                write_back_identity(self.engine, main_q, base)
+                merge_profile_tables(self.engine, REGION, main_q)
+                n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
+                result = ResolveResult(
+                    run_id, clean, graph, ids, n, seconds, matched, "incremental", None, region
+                )
+                self._record_run(result, "incremental", started, max_load, fingerprint)
+        finally:
+            close_region(self.engine, main_q)
+        more["identity"] += time.perf_counter() - t0 - more["identity"] - more["profiles"]
+        seconds.update(more)
+        for t in ("_record_comp", "_members", "_comp_profile", "_replaced"):
+            self.engine.execute(f"DROP TABLE IF EXISTS {t}")
+        return result
+
+    def _nothing_new(
+        self,
+        run_id: int,
+        started: datetime,
+        max_load: int,
+        fingerprint: str,
+        clean: CleanResult,
+        seconds: dict[str, float],
+    ) -> ResolveResult:
+        """An incremental run that found nothing landed since: the profiles stand as they are."""
+        n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
+        result = ResolveResult(
+            run_id,
+            clean,
+            GraphResult(0, 0, 0, 0, 0),
+            IdAssignment(n, 0, 0, 0),
+            n,
+            seconds,
+            None,
+            "incremental",
+            None,
+            Region(0, 0, 0),
+        )
+        with self.engine.transaction():
+            self._record_run(result, "incremental", started, max_load, fingerprint)
+        self.engine.execute("DROP TABLE IF EXISTS _replaced")
+        return result
+
+    def _record_run(
+        self, result: ResolveResult, kind: str, started: datetime, max_load: int, fp: str
+    ) -> None:
+        self.engine.execute(
+            "INSERT INTO runs (run_id, kind, started_at, finished_at, stats, max_load_id, "
+            "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                result.run_id,
+                kind,
+                started,
+                datetime.now(UTC),
+                orjson.dumps(_stats(result)).decode(),
+                max_load,
+                fp,
+            ],
+        )
+
+    def ingest(
+        self, source: str, payloads: Sequence[bytes | dict[str, Any]], *, resolve: bool = True
+    ) -> tuple[LoadResult, ResolveResult | None]:
+        """Land JSON documents for `source` (an event, a small batch) and, by default,
+        resolve them incrementally: what a real-time collector calls per request."""
+        mapping = self._select([source])[source]
+        raw = [p if isinstance(p, bytes) else orjson.dumps(p) for p in payloads]
+        loaded = land_payloads(self.engine, mapping, raw, f"(api) {source}")
+        self.engine.execute(landing_rejects_sql(mapping, loaded.load_id))
+        return loaded, (self.resolve(incremental=True) if resolve else None)
 
     # -- overrides ---------------------------------------------------------------------------
     def add_override(
@@ -330,6 +535,10 @@ class Workspace:
             raise NotFoundError("no profiles yet: run `onefold resolve` first")
 
 
+class _NeedsFullRun(Exception):
+    """Raised inside the incremental cleaning transaction to roll it back."""
+
+
 def _stats(r: ResolveResult) -> dict[str, Any]:
     return {
         "records": r.clean.records,
@@ -342,4 +551,6 @@ def _stats(r: ResolveResult) -> dict[str, Any]:
         "merged": r.ids.merged,
         "split": r.ids.split,
         "seconds": r.seconds,
+        "mode": r.mode,
+        "region_profiles": r.region.profiles if r.region else None,
     }

@@ -155,9 +155,17 @@ class SourceSQL:
 
 
 def source_sql(
-    mapping: SourceMapping, fields: list[MappedField], junk: tuple[str, ...], rid_base: int
+    mapping: SourceMapping,
+    fields: list[MappedField],
+    junk: tuple[str, ...],
+    rid_base: int,
+    after_load: int | None = None,
 ) -> SourceSQL:
-    """SQL for one source: extract current versions, then records and long field values."""
+    """SQL for one source: extract current versions, then records and long field values.
+
+    With `after_load`, only the records that a load after that one touched (new keys, or a
+    new version of a known key) are extracted: what incremental resolution cleans.
+    """
     meta: list[tuple[str, str]] = []  # (alias, path)
     if mapping.event_time:
         meta.append(("t", mapping.event_time.field))
@@ -170,13 +178,19 @@ def source_sql(
     paths = [FieldSpec(field=p).json_path() for _, p in meta] + [f.spec.json_path() for f in fields]
     idx = {alias: i + 1 for i, (alias, _) in enumerate(meta)}
     path_list = "[" + ", ".join(literal(p) for p in paths) + "]"
+    touched = ""
+    if after_load is not None:
+        touched = (
+            f"\n          AND record_key IN (SELECT record_key FROM landed_records "
+            f"WHERE source = {literal(mapping.name)} AND load_id > {int(after_load)})"
+        )
     extract = f"""
         CREATE OR REPLACE TEMP TABLE _src AS
         SELECT {rid_base} + row_number() OVER () AS rid, record_key, load_id, file, row_number,
                loaded_at, json_extract_string(payload, {path_list}) AS j
         FROM landed_records
         WHERE source = {literal(mapping.name)} AND parse_error IS NULL
-          AND record_key IS NOT NULL AND trim(record_key) <> ''
+          AND record_key IS NOT NULL AND trim(record_key) <> ''{touched}
         QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY load_id DESC,
                                    row_number DESC) = 1
     """
@@ -224,7 +238,7 @@ def source_sql(
             INSERT INTO rejects
             SELECT 'clean', source, record_key, load_id, file, row_number,
                    {literal(mapping.event_time.field)}, event_time_raw, 'invalid', {reason}, now()
-            FROM records WHERE source = {literal(mapping.name)}
+            FROM records WHERE source = {literal(mapping.name)} AND rid > {int(rid_base)}
               AND event_time_raw IS NOT NULL AND event_time IS NULL
         """)
     if mapping.order:
@@ -234,7 +248,8 @@ def source_sql(
                    {literal(mapping.order.amount)}, s.j[{idx["amount"]}], 'invalid',
                    'order amount: not a number', now()
             FROM records r JOIN _src s USING (rid)
-            WHERE r.source = {literal(mapping.name)} AND r.amount IS NULL
+            WHERE r.source = {literal(mapping.name)} AND r.rid > {int(rid_base)}
+              AND r.amount IS NULL
               AND nullif(trim(s.j[{idx["amount"]}]), '') IS NOT NULL
         """)
     return SourceSQL(extract, records, field_values, tuple(rejects))

@@ -56,6 +56,17 @@ class CleanResult:
     normalised_now: int
     rejects: int
     suspicious: int
+    #: rids above this one were written by this run (0 for a full run)
+    first_new_rid: int = 0
+
+
+#: Records a newer version replaces, collected before they are deleted so incremental
+#: resolution can find the profiles they were in.
+REPLACED = """
+    INSERT INTO _replaced
+    SELECT r.rid, r.source, r.record_key FROM records r JOIN _src s USING (record_key)
+    WHERE r.source = {source}
+"""
 
 
 def run_clean(
@@ -63,31 +74,56 @@ def run_clean(
     config: ProjectConfig,
     mappings: dict[str, SourceMapping],
     progress: Callable[[str, int, int], None] | None = None,
+    after_load: int | None = None,
 ) -> CleanResult:
     """Rebuild records, record_values and rejects from landed data.
 
-    progress(step, done, total) is called as sources are extracted and values normalised.
+    With `after_load`, only the records touched by later loads are cleaned and appended
+    (a new version replaces its record, whose rid is kept in the temp table `_replaced`);
+    everything else stays as the last run left it. progress(step, done, total) is called as
+    sources are extracted and values normalised.
     """
     report = progress or (lambda _s, _d, _t: None)
     ctx = CleaningContext(config.junk_values, config.identity.canonicalise_email_providers)
     junk = tuple(
         sorted({v.casefold() for v in BUILTIN_JUNK} | {v.casefold() for v in config.junk_values})
     )
-    engine.run_script(TABLES, step="clean: create tables")
-    engine.execute("DELETE FROM rejects WHERE stage IN ('landing', 'clean')")
-    rid_base = 0
+    incremental = after_load is not None
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE _replaced (rid BIGINT, source VARCHAR, record_key VARCHAR)"
+    )
+    if incremental:
+        engine.execute(TABLES[1], step="clean: create tables")
+        rid_base = int(engine.fetchone("SELECT coalesce(max(rid), 0) FROM records"))
+    else:
+        engine.run_script(TABLES, step="clean: create tables")
+        engine.execute("DELETE FROM rejects WHERE stage IN ('landing', 'clean')")
+        rid_base = 0
+    first_new_rid = rid_base if incremental else 0
     names = sorted(mappings)
+    if incremental:  # only the sources that something was landed for since
+        landed = {
+            str(r[0])
+            for r in engine.fetchall(
+                "SELECT DISTINCT source FROM loads WHERE load_id > ? AND rows_new > 0",
+                [after_load or 0],
+            )
+        }
+        names = [n for n in names if n in landed]
     for i, name in enumerate(names):
         mapping = mappings[name]
         fields = mapped_fields(mapping, config, ctx)
-        sql = source_sql(mapping, fields, junk, rid_base)
+        sql = source_sql(mapping, fields, junk, rid_base, after_load)
         step = f"clean: extract {name}"
         engine.execute(sql.extract, step=step)
+        if incremental:
+            _drop_replaced(engine, name, step)
         engine.execute(sql.records, step=step)
         if sql.field_values:
             engine.execute(sql.field_values, step=step)
         engine.run_script(sql.rejects, step=step)
-        engine.execute(landing_rejects_sql(mapping), step=step)
+        if not incremental:  # an incremental run's landing rejects were written at load
+            engine.execute(landing_rejects_sql(mapping), step=step)
         rid_base = int(engine.fetchone("SELECT coalesce(max(rid), 0) FROM records"))
         report("extract", i + 1, len(names))
     engine.execute("DROP TABLE IF EXISTS _src")
@@ -108,9 +144,12 @@ def run_clean(
     normalised = normalise_pending(engine, "SELECT * FROM _pending", ctx, tick)
     engine.execute("DROP TABLE _pending")
 
+    target = (
+        "INSERT INTO record_values" if incremental else "CREATE OR REPLACE TABLE record_values AS"
+    )
     engine.execute(
-        """
-        CREATE OR REPLACE TABLE record_values AS
+        f"""
+        {target}
         SELECT f.rid, f.role, f.name, f.field, f.raw,
                CASE WHEN f.status IS NOT NULL THEN f.value ELSE n.value END AS value,
                coalesce(f.status, n.status) AS status,
@@ -124,19 +163,35 @@ def run_clean(
     )
     engine.execute("DROP TABLE field_values")
     engine.execute(
-        """
+        f"""
         INSERT INTO rejects
         SELECT 'clean', r.source, r.record_key, r.load_id, r.file, r.row_number, v.field, v.raw,
                v.status, v.role || ' ' || v.name || ': ' || coalesce(v.reason, v.status), now()
         FROM record_values v JOIN records r USING (rid)
-        WHERE v.status IN ('invalid', 'junk')
+        WHERE v.status IN ('invalid', 'junk') AND v.rid > {first_new_rid}
     """,
         step="clean: rejects",
     )
-    counts = engine.fetchall("""
-        SELECT (SELECT count(*) FROM records), count(*),
+    counts = engine.fetchall(
+        f"""
+        SELECT (SELECT count(*) FROM records WHERE rid > {first_new_rid}), count(*),
                count(*) FILTER (WHERE status = 'suspicious'),
                (SELECT count(*) FROM rejects)
-        FROM record_values
-    """)[0]
-    return CleanResult(int(counts[0]), int(counts[1]), normalised, int(counts[3]), int(counts[2]))
+        FROM record_values WHERE rid > {first_new_rid}
+    """
+    )[0]
+    return CleanResult(
+        int(counts[0]), int(counts[1]), normalised, int(counts[3]), int(counts[2]), first_new_rid
+    )
+
+
+def _drop_replaced(engine: Engine, source: str, step: str) -> None:
+    """Delete the current versions that `_src` replaces, and their clean-stage rejects."""
+    engine.execute(REPLACED.format(source=literal(source)), step=step)
+    for sql in (
+        "DELETE FROM record_values WHERE rid IN (SELECT rid FROM _replaced)",
+        "DELETE FROM records WHERE rid IN (SELECT rid FROM _replaced)",
+        f"DELETE FROM rejects WHERE stage = 'clean' AND source = {literal(source)} "
+        "AND record_key IN (SELECT record_key FROM _src)",
+    ):
+        engine.execute(sql, step=step)

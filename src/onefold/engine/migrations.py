@@ -120,6 +120,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE profile_history ADD COLUMN evidence VARCHAR",
         ),
     ),
+    Migration(
+        5,
+        "incremental resolution: what each run saw (landing watermark, config fingerprint)",
+        (
+            "ALTER TABLE runs ADD COLUMN max_load_id BIGINT",
+            "ALTER TABLE runs ADD COLUMN fingerprint VARCHAR",
+        ),
+    ),
 )
 
 

@@ -115,9 +115,15 @@ def build_graph(
     settings: IdentitySettings,
     progress: Callable[[str, int, int], None] | None = None,
     cannot_links: Sequence[tuple[str, str]] = (),
+    preset_hubs: str | None = None,
 ) -> GraphResult:
     """Write identity_nodes, record_nodes, hub_values, and the temp tables
-    `_record_comp(rid, comp)` and `_members(comp, member_key)` that stable ids start from."""
+    `_record_comp(rid, comp)` and `_members(comp, member_key)` that stable ids start from.
+
+    `preset_hubs` names a table of hub values (hub_values' columns but node_id) known from
+    records outside this graph: incremental resolution works on a region of the workspace,
+    and a value shared beyond the region is a hub whatever the region alone shows.
+    """
     report = progress or (lambda _s, _d, _t: None)
     step = "identity"
     engine.execute(
@@ -181,6 +187,17 @@ def build_graph(
         engine.execute(
             name_conflict_sql(settings.unique_types, settings.name_conflict_similarity),
             step="identity: name conflicts",
+        )
+    if preset_hubs:
+        engine.execute(
+            f"""
+            INSERT INTO hub_values
+            SELECT n.node_id, h.id_type, h.value, h.shared_with_type, h.distinct_values,
+                   h.max_allowed
+            FROM {preset_hubs} h JOIN identity_nodes n USING (id_type, value)
+            WHERE n.node_id NOT IN (SELECT node_id FROM hub_values)
+        """,
+            step="identity: known hubs",
         )
     report("hubs", 1, 1)
     iterations = components(engine, report)

@@ -10,9 +10,12 @@ that cannot be parsed are landed too, with `parse_error` set, so nothing read is
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pyarrow as pa
 
 from onefold.config.mappings import FieldSpec, SourceMapping
 from onefold.engine.base import Engine
@@ -67,6 +70,45 @@ def land_file(
     progress: Progress | None = None,
 ) -> LoadResult:
     """Land one file of `mapping`'s source; returns how many rows were new."""
+    chunks = read_chunks(path, mapping.format, delimiter=mapping.csv_delimiter, progress=progress)
+    return _land(engine, mapping, chunks, display_name, path.stat().st_size)
+
+
+def land_payloads(
+    engine: Engine, mapping: SourceMapping, payloads: Sequence[bytes], display_name: str
+) -> LoadResult:
+    """Land JSON documents handed over in memory (an event, a small batch) like a file's rows.
+
+    Each payload is one JSON document as bytes; one that is not valid UTF-8 JSON is landed
+    with its parse error, exactly as a bad line of a JSONL file would be.
+    """
+    lines: list[str] = []
+    errors: list[str | None] = []
+    for raw in payloads:
+        try:
+            lines.append(raw.decode("utf-8"))
+            errors.append(None)
+        except UnicodeDecodeError as exc:
+            lines.append(raw.decode("utf-8", errors="replace"))
+            errors.append(f"not valid UTF-8: {exc.reason} at byte {exc.start}")
+    table = pa.table(
+        {
+            "__row": pa.array(range(1, len(lines) + 1), pa.int64()),
+            "__line": pa.array(lines, pa.string()),
+            "__error": pa.array(errors, pa.string()),
+        }
+    )
+    size = sum(len(p) for p in payloads)
+    return _land(engine, mapping, iter([Chunk(table, True)]), display_name, size)
+
+
+def _land(
+    engine: Engine,
+    mapping: SourceMapping,
+    chunks: Iterator[Chunk],
+    display_name: str,
+    file_bytes: int,
+) -> LoadResult:
     key_path = FieldSpec(field=mapping.record_key).json_path()
     started = datetime.now(UTC)
     engine.execute(f"DROP TABLE IF EXISTS {STAGING}")
@@ -75,9 +117,7 @@ def land_file(
         "record_key VARCHAR, row_hash UHUGEINT)"
     )
     try:
-        for chunk in read_chunks(
-            path, mapping.format, delimiter=mapping.csv_delimiter, progress=progress
-        ):
+        for chunk in chunks:
             engine.register("_chunk", chunk.table)
             try:
                 engine.execute(
@@ -113,7 +153,7 @@ def land_file(
                     load_id,
                     mapping.name,
                     display_name,
-                    path.stat().st_size,
+                    file_bytes,
                     started,
                     datetime.now(UTC),
                     read,

@@ -162,3 +162,22 @@ def swap_profile_tables(engine: Engine) -> None:
     for name in TABLES:
         engine.execute(f"DROP TABLE IF EXISTS {name}")
         engine.execute(f"ALTER TABLE next_{name} RENAME TO {name}")
+
+
+def merge_profile_tables(engine: Engine, region: str, main: str) -> None:
+    """Inside the caller's transaction: replace the profiles in `_affected` (and the records
+    in `_region_rids`) by the region's `next_*` tables — an incremental run's swap."""
+    step = "incremental: write profiles"
+    engine.execute(
+        f"DELETE FROM {main}.record_profiles WHERE rid IN (SELECT rid FROM _region_rids)",
+        step=step,
+    )
+    for name in TABLES[1:]:
+        engine.execute(
+            f"DELETE FROM {main}.{name} WHERE profile_id IN (SELECT profile_id FROM _affected)",
+            step=step,
+        )
+    for name in TABLES:
+        engine.execute(
+            f"INSERT INTO {main}.{name} BY NAME SELECT * FROM {region}.next_{name}", step=step
+        )

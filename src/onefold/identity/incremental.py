@@ -1,0 +1,210 @@
+"""Incremental resolution: new records are resolved against the existing graph, not the world.
+
+A full run rebuilds every component. An incremental run finds the *region* the new records can
+touch — the profiles that hold any of their identifier values (or an older version of one of
+them), widened along must-link overrides — copies just that region into an in-memory database
+attached beside the workspace, runs the very same graph, stable-id and profile SQL there, and
+writes the region's result back over the profiles it replaces, in one transaction.
+
+Why the region is enough to give what a full re-run gives:
+- a value that is not a hub links all its records, so they are all in one profile, and that
+  profile is in the region as soon as one new record holds the value;
+- hub status only grows as records are added (more distinct values, more names), so a value
+  that was a hub stays one — it is handed to the region as a known hub — and a value that
+  becomes one has all its records in the region, where the count or name rule sees them;
+- records that carry only hubs form the profile of their smallest hub, found the same way.
+A newer version of a known record can *remove* values, which could turn a hub back into a
+linking value and join profiles outside the region; that case (rare: a corrected export row
+that held a shared value) is detected and answered with a full run instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from onefold.engine.base import Engine
+from onefold.engine.sql import literal
+
+REGION = "_region"
+
+#: Identifier values (as profile member keys) of the records written by this run.
+NEW_KEYS = """
+    CREATE OR REPLACE TEMP TABLE _new_keys AS
+    SELECT DISTINCT name || ':' || value AS member_key FROM record_values
+    WHERE rid > {base} AND role = 'identifier' AND status IN ('valid', 'suspicious')
+    UNION
+    SELECT 'record:' || source || '/' || record_key FROM records WHERE rid > {base}
+"""
+
+AFFECTED = """
+    CREATE OR REPLACE TEMP TABLE _affected AS
+    SELECT DISTINCT profile_id FROM profile_keys
+    WHERE member_key IN (SELECT member_key FROM _new_keys)
+    UNION
+    SELECT profile_id FROM record_profiles WHERE rid IN (SELECT rid FROM _replaced)
+"""
+
+REGION_RIDS = """
+    CREATE OR REPLACE TEMP TABLE _region_rids AS
+    SELECT rid FROM record_profiles WHERE profile_id IN (SELECT profile_id FROM _affected)
+    UNION
+    SELECT rid FROM records WHERE rid > {base}
+"""
+
+
+@dataclass(frozen=True)
+class Region:
+    """The part of the workspace an incremental run recomputes."""
+
+    profiles: int
+    records: int
+    new_records: int
+
+
+def replaced_hubs(engine: Engine) -> int:
+    """Hub values on records that a newer version replaces (these need a full run)."""
+    return int(
+        engine.fetchone(
+            "SELECT count(*) FROM record_nodes rn JOIN hub_values h USING (node_id) "
+            "WHERE rn.rid IN (SELECT rid FROM _replaced)"
+        )
+    )
+
+
+def select_region(engine: Engine, base: int, must_links: list[tuple[str, str]]) -> Region:
+    """Write `_affected(profile_id)` and `_region_rids(rid)` for records with rid > base."""
+    step = "incremental: region"
+    engine.execute(NEW_KEYS.format(base=int(base)), step=step)
+    engine.execute(AFFECTED, step=step)
+    _widen_by_must_links(engine, must_links)
+    engine.execute(REGION_RIDS.format(base=int(base)), step=step)
+    counts = engine.fetchall(
+        f"SELECT (SELECT count(*) FROM _affected), (SELECT count(*) FROM _region_rids), "
+        f"(SELECT count(*) FROM records WHERE rid > {int(base)})"
+    )[0]
+    return Region(int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+def _ref_profiles(engine: Engine, ref: str) -> set[str]:
+    """Profiles a must-link side is in now (a record, or every record holding a value)."""
+    if "/" in ref and (":" not in ref or ref.find("/") < ref.find(":")):
+        source, key = ref.split("/", 1)
+        rows = engine.fetchall(
+            "SELECT profile_id FROM record_profiles WHERE source = ? AND record_key = ?",
+            [source, key],
+        )
+    else:
+        rows = engine.fetchall(
+            "SELECT DISTINCT p.profile_id FROM identity_nodes n JOIN record_nodes rn "
+            "USING (node_id) JOIN record_profiles p USING (rid) WHERE n.node_key = ?",
+            [ref],
+        )
+    return {str(r[0]) for r in rows}
+
+
+def _widen_by_must_links(engine: Engine, must_links: list[tuple[str, str]]) -> None:
+    """A must-link with one side in the region brings the other side's profile along."""
+    if not must_links:
+        return
+    new_keys = {str(r[0]) for r in engine.fetchall("SELECT member_key FROM _new_keys")}
+    affected = {str(r[0]) for r in engine.fetchall("SELECT profile_id FROM _affected")}
+    sides = [(_ref_profiles(engine, a), _ref_profiles(engine, b), a, b) for a, b in must_links]
+    grown = True
+    while grown:
+        grown = False
+        for pa_, pb_, a, b in sides:
+            touched = (pa_ | pb_) & affected or {a, b, "record:" + a, "record:" + b} & new_keys
+            if touched and not (pa_ | pb_) <= affected:
+                affected |= pa_ | pb_
+                grown = True
+    engine.execute("DELETE FROM _affected")
+    if affected:
+        values = ", ".join(f"({literal(p)})" for p in sorted(affected))
+        engine.execute(f"INSERT INTO _affected VALUES {values}")
+
+
+def open_region(engine: Engine, main: str) -> None:
+    """Attach a fresh in-memory database holding the region's inputs, and switch to it."""
+    engine.execute(f"DETACH DATABASE IF EXISTS {REGION}")
+    engine.execute(f"ATTACH ':memory:' AS {REGION}")
+    step = "incremental: copy region"
+    rids = "rid IN (SELECT rid FROM _region_rids)"
+    affected = "profile_id IN (SELECT profile_id FROM _affected)"
+    for sql in (
+        f"CREATE TABLE {REGION}.records AS SELECT * FROM {main}.records WHERE {rids}",
+        f"CREATE TABLE {REGION}.record_values AS SELECT * FROM {main}.record_values WHERE {rids}",
+        f"CREATE TABLE {REGION}.profile_keys AS SELECT * FROM {main}.profile_keys WHERE {affected}",
+        f"CREATE TABLE {REGION}.profile_history AS "
+        f"SELECT * FROM {main}.profile_history WHERE {affected}",
+        f"CREATE TABLE {REGION}.overrides AS SELECT * FROM {main}.overrides",
+        # hubs on the region's values that the last run saw (override cuts are redone)
+        f"""CREATE TABLE {REGION}.known_hubs AS
+            SELECT h.id_type, h.value, h.shared_with_type, h.distinct_values, h.max_allowed
+            FROM {main}.hub_values h
+            WHERE h.shared_with_type <> 'override' AND h.node_id IN (
+                SELECT node_id FROM {main}.record_nodes WHERE {rids}
+                UNION
+                SELECT n.node_id FROM {main}.identity_nodes n
+                JOIN _new_keys k ON k.member_key = n.node_key)""",
+    ):
+        engine.execute(sql, step=step)
+    engine.execute(f"USE {REGION}")
+
+
+def add_minted_history(engine: Engine, main: str) -> None:
+    """Copy the history of ids the region would mint, so a retired id is never reused."""
+    engine.execute(
+        f"""
+        INSERT INTO {REGION}.profile_history
+        SELECT * FROM {main}.profile_history
+        WHERE profile_id IN (SELECT 'p_' || left(md5(min(member_key)), 16) FROM _members
+                             GROUP BY comp)
+          AND profile_id NOT IN (SELECT profile_id FROM _affected)
+    """,
+        step="incremental: minted ids",
+    )
+
+
+def write_back_identity(engine: Engine, main: str, base: int) -> None:
+    """Inside the caller's transaction: the region's nodes, hubs, record nodes and ids."""
+    step = "incremental: write identity"
+    r = REGION
+    for sql in (
+        # main's node ids for the region's nodes; new values get ids after the largest
+        f"""CREATE OR REPLACE TEMP TABLE _node_map AS
+            SELECT x.node_id AS region_id, x.node_key, x.id_type, x.value, x.links, x.is_hub,
+                   m.node_id AS main_id, m.node_id IS NULL AS is_new
+            FROM {r}.identity_nodes x LEFT JOIN {main}.identity_nodes m USING (node_key)""",
+        f"""UPDATE _node_map SET main_id = n.new_id FROM (
+                SELECT region_id, (SELECT coalesce(max(node_id), 0) FROM {main}.identity_nodes)
+                       + row_number() OVER (ORDER BY node_key) AS new_id
+                FROM _node_map WHERE main_id IS NULL) n
+            WHERE _node_map.region_id = n.region_id""",
+        f"""INSERT INTO {main}.identity_nodes
+            SELECT main_id, id_type, value, node_key, links, false FROM _node_map
+            WHERE is_new""",
+        f"""DELETE FROM {main}.hub_values
+            WHERE node_id IN (SELECT main_id FROM _node_map)""",
+        f"""INSERT INTO {main}.hub_values
+            SELECT m.main_id, h.id_type, h.value, h.shared_with_type, h.distinct_values,
+                   h.max_allowed
+            FROM {r}.hub_values h JOIN _node_map m ON m.region_id = h.node_id""",
+        f"""UPDATE {main}.identity_nodes SET is_hub = m.is_hub FROM _node_map m
+            WHERE identity_nodes.node_id = m.main_id AND identity_nodes.is_hub <> m.is_hub""",
+        f"DELETE FROM {main}.record_nodes WHERE rid IN (SELECT rid FROM _replaced)",
+        f"""INSERT INTO {main}.record_nodes
+            SELECT rn.rid, m.main_id FROM {r}.record_nodes rn
+            JOIN _node_map m ON m.region_id = rn.node_id WHERE rn.rid > {int(base)}""",
+        f"""DELETE FROM {main}.profile_keys
+            WHERE profile_id IN (SELECT profile_id FROM _affected)""",
+        f"INSERT INTO {main}.profile_keys SELECT * FROM {r}.next_profile_keys",
+        f"INSERT INTO {main}.profile_history SELECT * FROM _history",
+    ):
+        engine.execute(sql, step=step)
+
+
+def close_region(engine: Engine, main: str) -> None:
+    engine.execute(f"USE {main}")
+    for t in ("_new_keys", "_affected", "_region_rids", "_node_map", "_history", "_merges"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    engine.execute(f"DETACH DATABASE IF EXISTS {REGION}")
