@@ -30,7 +30,7 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-Tool = Literal["splink", "onefold"]
+Tool = Literal["splink", "onefold", "onefold_realtime", "splink_realtime"]
 
 #: Splink's threshold. 0.95 is the value Splink's own tutorials cluster at, and the same as
 #: onefold's default `matching.threshold`; it is fixed up front, never tuned on the labels.
@@ -219,10 +219,139 @@ def _run_onefold(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(x * 1000 for x in seconds)
+    if not ms:
+        return {"median_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    return {
+        "median_ms": round(ms[len(ms) // 2], 2),
+        "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 2),
+        "max_ms": round(ms[-1], 2),
+    }
+
+
+def _run_onefold_realtime(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Each event through `Workspace.ingest` (land, clean, resolve, commit), one by one."""
+    from onefold import Workspace
+
+    lines = Path(spec["events"]).read_bytes().splitlines()
+    batch = Path(spec["batch"]).read_bytes().splitlines()
+    source = spec["source"]
+    latencies: list[float] = []
+    kinds: dict[str, list[tuple[float, int]]] = {}
+    merged = 0
+    with Workspace(spec["workspace"]) as ws:
+        for warm in range(3):  # first calls pay for imports and the mapping cache
+            ws.ingest(
+                source,
+                [
+                    json.dumps(
+                        {
+                            "type": "identify",
+                            "messageId": f"warm-{warm}",
+                            "anonymousId": f"warm-{warm}",
+                        }
+                    ).encode()
+                ],
+            )
+        t_all = time.perf_counter()
+        for line in lines:
+            kind = json.loads(line)["kind"]
+            t0 = time.perf_counter()
+            _, result = ws.ingest(source, [line])
+            dt = time.perf_counter() - t0
+            latencies.append(dt)
+            assert result is not None and result.mode == "incremental", result
+            region = result.region.profiles if result.region else 0
+            kinds.setdefault(kind, []).append((dt, region))
+            merged += int(kind == "login" and result.ids.merged > 0)
+        total = time.perf_counter() - t_all
+        t0 = time.perf_counter()
+        _, result = ws.ingest(source, batch)
+        batch_seconds = time.perf_counter() - t0
+        assert result is not None and result.mode == "incremental", result
+    return {
+        **_percentiles(latencies),
+        "events_per_s": round(len(lines) / total, 1),
+        "batch_seconds": round(batch_seconds, 3),
+        "merged_logins": merged,
+        "by_kind": {
+            k: {
+                "events": len(v),
+                **_percentiles([d for d, _ in v]),
+                "mean_region_profiles": round(sum(r for _, r in v) / len(v), 2),
+            }
+            for k, v in kinds.items()
+        },
+        "seconds": total,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _run_splink_realtime(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Train on the existing records, then `predict_between(existing, one new record)`."""
+    import logging
+
+    import pandas as pd
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    existing = pd.read_parquet(spec["inputs"][0]["path"])
+    new = pd.read_json(spec["new_records"], lines=True, dtype=False)
+    new = new.astype(existing.dtypes.to_dict())
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name=spec["unique_id"],
+        comparisons=[_splink_comparison(c) for c in spec["comparisons"]],
+        blocking_rules_to_generate_predictions=[block_on(*g) for g in spec["blocking"]],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+    t0 = time.perf_counter()
+    db_api = DuckDBAPI()
+    table = db_api.register(existing, dataset_display_name="existing")
+    linker = Linker(table, settings, log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on(*g) for g in spec["deterministic_rules"]], recall=spec["deterministic_recall"]
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=spec["u_max_pairs"], seed=42)
+    for group in spec["em_blocking"]:
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on(*group))
+    for c in spec["comparisons"]:
+        if c.get("tf"):
+            linker.table_management.compute_tf_table(c["column"])
+    train_seconds = time.perf_counter() - t0
+    latencies: list[float] = []
+    found = 0
+    t_all = time.perf_counter()
+    for i in range(len(new)):
+        t0 = time.perf_counter()
+        one = db_api.register(new.iloc[i : i + 1], dataset_display_name=f"new_{i}")
+        pairs = linker.inference.predict_between(
+            table, one, threshold_match_probability=spec["threshold"]
+        ).as_pandas_dataframe()
+        latencies.append(time.perf_counter() - t0)
+        found += int(len(pairs) > 0)
+    total = time.perf_counter() - t_all
+    return {
+        **_percentiles(latencies),
+        "events_per_s": round(len(new) / total, 1),
+        "train_seconds": round(train_seconds, 2),
+        "events_with_a_match": found,
+        "seconds": total,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def main(argv: list[str]) -> None:
     tool, spec_path, out_path = argv
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    runners = {"splink": _run_splink, "onefold": _run_onefold}
+    runners = {
+        "splink": _run_splink,
+        "onefold": _run_onefold,
+        "onefold_realtime": _run_onefold_realtime,
+        "splink_realtime": _run_splink_realtime,
+    }
     if tool not in runners:
         raise SystemExit(f"unknown tool {tool!r}; expected one of {sorted(runners)}")
     result = runners[tool](spec)
