@@ -129,10 +129,18 @@ def load(
 
 
 @app.command()
-def resolve(workspace: Path = WS) -> None:
+def resolve(
+    workspace: Path = WS,
+    incremental: bool = typer.Option(
+        False, "--incremental", help="resolve only what was landed since the last run"
+    ),
+) -> None:
     """Clean, resolve identities and build profiles from everything landed."""
     with _open(workspace) as ws, progress_bar(console) as report:
-        r = ws.resolve(progress=report)
+        r = ws.resolve(progress=report, incremental=incremental)
+    if incremental and r.full_reason:
+        console.print(f"[yellow]ran in full:[/] {r.full_reason}")
+    region = f", region {r.region.profiles:,} profiles" if r.region else ""
     console.print(
         table(
             [
@@ -149,7 +157,7 @@ def resolve(workspace: Path = WS) -> None:
                     "seconds": " / ".join(f"{k} {v:.1f}" for k, v in r.seconds.items()),
                 }
             ],
-            title=f"resolve run {r.run_id}",
+            title=f"resolve run {r.run_id} ({r.mode}{region})",
         )
     )
 
