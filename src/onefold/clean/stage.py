@@ -128,12 +128,19 @@ def run_clean(
         report("extract", i + 1, len(names))
     engine.execute("DROP TABLE IF EXISTS _src")
 
+    # a few new records: look up only their raw values in the cache (a semi join hashing the
+    # small side) instead of hashing the whole cache; a full run joins the whole cache anyway
+    cache = (
+        "(SELECT * FROM normalised_values WHERE raw IN (SELECT nkey FROM field_values))"
+        if incremental
+        else "normalised_values"
+    )
     engine.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _pending AS
         SELECT DISTINCT normaliser, param, nkey AS raw FROM field_values f
         WHERE status IS NULL  -- what SQL (text, numbers, consent, plain ids) left to Python
-          AND NOT EXISTS (SELECT 1 FROM normalised_values n WHERE n.normaliser = f.normaliser
+          AND NOT EXISTS (SELECT 1 FROM {cache} n WHERE n.normaliser = f.normaliser
                           AND n.param = f.param AND n.raw = f.nkey)
     """,
         step="clean: find new values",
@@ -156,7 +163,7 @@ def run_clean(
                CASE WHEN f.status IS NOT NULL THEN f.reason ELSE n.reason END AS reason,
                n.key, n.script
         FROM field_values f
-        LEFT JOIN normalised_values n
+        LEFT JOIN {cache} n
           ON n.normaliser = f.normaliser AND n.param = f.param AND n.raw = f.nkey
     """,
         step="clean: join normalised values",

@@ -135,8 +135,11 @@ def _land(
                                                    ORDER BY row_number) AS copy
                       FROM {STAGING}) s
                 WHERE copy = 1 AND NOT EXISTS (
-                    SELECT 1 FROM landed_records l
-                    WHERE l.source = ? AND l.row_hash = s.row_hash
+                    -- the semi join first: it hashes the staged rows, not the whole history
+                    SELECT 1 FROM (SELECT row_hash, record_key FROM landed_records
+                                   WHERE source = ? AND row_hash IN (
+                                       SELECT row_hash FROM {STAGING})) l
+                    WHERE l.row_hash = s.row_hash
                       AND l.record_key IS NOT DISTINCT FROM s.record_key)""",
                 [mapping.name, load_id, started, display_name, mapping.name],
                 step=f"land {display_name}",
