@@ -75,7 +75,7 @@ def make_events(ws: Workspace, count: int, seed: int) -> list[dict[str, Any]]:
             ev["traits"]["phone"] = f"+1415{rng.randrange(10**7):07d}"
         else:
             ev["anonymousId"] = f"bench-anon-{seed}-{i}"
-            ev["traits"]["email"] = f"bench.{seed}.{i}@example.org".replace("example", "mail")
+            ev["traits"]["email"] = f"bench.{seed}.{i}@mail.org"
             ev["traits"]["phone"] = f"+1628{rng.randrange(10**7):07d}"
         ev["kind"] = kind
         events.append(ev)

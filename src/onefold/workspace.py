@@ -192,17 +192,19 @@ class Workspace:
         `ResolveResult.full_reason`, when there is no earlier run, the configuration or a
         mapping changed, probabilistic matching is on, or a corrected record held a hub.
         """
-        run_id = int(self.engine.fetchone("SELECT coalesce(max(run_id), 0) + 1 FROM runs"))
-        started = datetime.now(UTC)
-        max_load = int(self.engine.fetchone("SELECT coalesce(max(load_id), 0) FROM loads"))
-        fingerprint = self._fingerprint()
-        reason = self._why_full(fingerprint) if incremental else "requested"
+        run = _Run(
+            int(self.engine.fetchone("SELECT coalesce(max(run_id), 0) + 1 FROM runs")),
+            datetime.now(UTC),
+            int(self.engine.fetchone("SELECT coalesce(max(load_id), 0) FROM loads")),
+            self._fingerprint(),
+        )
+        reason = self._why_full(run.fingerprint) if incremental else "requested"
         if reason is None:
-            result = self._resolve_incremental(run_id, started, max_load, fingerprint, progress)
+            result = self._resolve_incremental(run, progress)
             if result is not None:
                 return result
             reason = "a corrected record held a shared (hub) value"
-        return self._resolve_full(run_id, started, max_load, fingerprint, progress, reason)
+        return self._resolve_full(run, progress, reason)
 
     def _why_full(self, fingerprint: str) -> str | None:
         last = self.engine.fetchall(
@@ -278,39 +280,24 @@ class Workspace:
         seconds["profiles"] = time.perf_counter() - t0
         return graph, matched, ids, n, seconds
 
-    def _resolve_full(
-        self,
-        run_id: int,
-        started: datetime,
-        max_load: int,
-        fingerprint: str,
-        progress: ProgressFn | None,
-        reason: str,
-    ) -> ResolveResult:
+    def _resolve_full(self, run: _Run, progress: ProgressFn | None, reason: str) -> ResolveResult:
         t0 = time.perf_counter()
         clean = run_clean(self.engine, self.config, self.mappings, progress)
         seconds = {"clean": time.perf_counter() - t0}
-        graph, matched, ids, n, more = self._identity(run_id, progress)
+        graph, matched, ids, n, more = self._identity(run.run_id, progress)
         seconds.update(more)
-        result = ResolveResult(run_id, clean, graph, ids, n, seconds, matched, "full", reason)
+        result = ResolveResult(run.run_id, clean, graph, ids, n, seconds, matched, "full", reason)
         t0 = time.perf_counter()
         with self.engine.transaction():  # readers see the old run or the new one, never half
             commit_profile_ids(self.engine)
             swap_profile_tables(self.engine)
-            self._record_run(result, "resolve", started, max_load, fingerprint)
+            self._record_run(result, "resolve", run)
         seconds["profiles"] += time.perf_counter() - t0
         for t in ("_record_comp", "_members", "_comp_profile", "_comp_edges", "_replaced"):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 
-    def _resolve_incremental(
-        self,
-        run_id: int,
-        started: datetime,
-        max_load: int,
-        fingerprint: str,
-        progress: ProgressFn | None,
-    ) -> ResolveResult | None:
+    def _resolve_incremental(self, run: _Run, progress: ProgressFn | None) -> ResolveResult | None:
         """None when the new data needs a full run (a corrected record held a hub)."""
         after = int(
             self.engine.fetchone(
@@ -329,7 +316,7 @@ class Workspace:
         seconds = {"clean": time.perf_counter() - t0}
         base = clean.first_new_rid
         if clean.records == 0 and not self.engine.fetchone("SELECT count(*) FROM _replaced"):
-            return self._nothing_new(run_id, started, max_load, fingerprint, clean, seconds)
+            return self._nothing_new(run, clean, seconds)
         t0 = time.perf_counter()
         must = [(o.a, o.b) for o in load_overrides(self.engine) if o.kind == "must_link"]
         region = select_region(self.engine, base, must)
@@ -338,7 +325,7 @@ class Workspace:
         open_region(self.engine, main_q)
         try:
             graph, matched, ids, _, more = self._identity(
-                run_id, progress, "known_hubs", lambda: add_minted_history(self.engine, main_q)
+                run.run_id, progress, "known_hubs", lambda: add_minted_history(self.engine, main_q)
             )
             self.engine.execute(f"USE {main_q}")
             with self.engine.transaction():
@@ -346,30 +333,24 @@ class Workspace:
                 merge_profile_tables(self.engine, REGION, main_q)
                 n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
                 result = ResolveResult(
-                    run_id, clean, graph, ids, n, seconds, matched, "incremental", None, region
+                    run.run_id, clean, graph, ids, n, seconds, matched, "incremental", None, region
                 )
-                self._record_run(result, "incremental", started, max_load, fingerprint)
+                self._record_run(result, "incremental", run)
         finally:
             close_region(self.engine, main_q)
-        more["identity"] += time.perf_counter() - t0 - more["identity"] - more["profiles"]
+        more["identity"] = time.perf_counter() - t0 - more["profiles"]  # region work included
         seconds.update(more)
         for t in ("_record_comp", "_members", "_comp_profile", "_replaced"):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 
     def _nothing_new(
-        self,
-        run_id: int,
-        started: datetime,
-        max_load: int,
-        fingerprint: str,
-        clean: CleanResult,
-        seconds: dict[str, float],
+        self, run: _Run, clean: CleanResult, seconds: dict[str, float]
     ) -> ResolveResult:
         """An incremental run that found nothing landed since: the profiles stand as they are."""
         n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
         result = ResolveResult(
-            run_id,
+            run.run_id,
             clean,
             GraphResult(0, 0, 0, 0, 0),
             IdAssignment(n, 0, 0, 0),
@@ -381,24 +362,22 @@ class Workspace:
             Region(0, 0, 0),
         )
         with self.engine.transaction():
-            self._record_run(result, "incremental", started, max_load, fingerprint)
+            self._record_run(result, "incremental", run)
         self.engine.execute("DROP TABLE IF EXISTS _replaced")
         return result
 
-    def _record_run(
-        self, result: ResolveResult, kind: str, started: datetime, max_load: int, fp: str
-    ) -> None:
+    def _record_run(self, result: ResolveResult, kind: str, run: _Run) -> None:
         self.engine.execute(
             "INSERT INTO runs (run_id, kind, started_at, finished_at, stats, max_load_id, "
             "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 result.run_id,
                 kind,
-                started,
+                run.started,
                 datetime.now(UTC),
                 orjson.dumps(_stats(result)).decode(),
-                max_load,
-                fp,
+                run.max_load,
+                run.fingerprint,
             ],
         )
 
@@ -533,6 +512,16 @@ class Workspace:
     def require_resolved(self) -> None:
         if not self.engine.table_exists("profiles"):
             raise NotFoundError("no profiles yet: run `onefold resolve` first")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What a run knows before it starts: its id, start, landing watermark, config digest."""
+
+    run_id: int
+    started: datetime
+    max_load: int
+    fingerprint: str
 
 
 class _NeedsFullRun(Exception):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal
+from onefold.identity.overrides import is_record_ref
 
 REGION = "_region"
 
@@ -87,7 +88,7 @@ def select_region(engine: Engine, base: int, must_links: list[tuple[str, str]]) 
 
 def _ref_profiles(engine: Engine, ref: str) -> set[str]:
     """Profiles a must-link side is in now (a record, or every record holding a value)."""
-    if "/" in ref and (":" not in ref or ref.find("/") < ref.find(":")):
+    if is_record_ref(ref):
         source, key = ref.split("/", 1)
         rows = engine.fetchall(
             "SELECT profile_id FROM record_profiles WHERE source = ? AND record_key = ?",

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-
 from onefold.config.mappings import FieldSpec, SourceMapping
 from onefold.engine.base import Engine
 from onefold.engine.sql import identifier, literal
-from onefold.ingest.readers import Chunk, Progress, read_chunks
+from onefold.ingest.readers import Chunk, Progress, lines_table, read_chunks
 
 STAGING = "_landing_staging"
 
@@ -82,22 +80,7 @@ def land_payloads(
     Each payload is one JSON document as bytes; one that is not valid UTF-8 JSON is landed
     with its parse error, exactly as a bad line of a JSONL file would be.
     """
-    lines: list[str] = []
-    errors: list[str | None] = []
-    for raw in payloads:
-        try:
-            lines.append(raw.decode("utf-8"))
-            errors.append(None)
-        except UnicodeDecodeError as exc:
-            lines.append(raw.decode("utf-8", errors="replace"))
-            errors.append(f"not valid UTF-8: {exc.reason} at byte {exc.start}")
-    table = pa.table(
-        {
-            "__row": pa.array(range(1, len(lines) + 1), pa.int64()),
-            "__line": pa.array(lines, pa.string()),
-            "__error": pa.array(errors, pa.string()),
-        }
-    )
+    table = lines_table(list(payloads), 1, skip_blank=False)
     size = sum(len(p) for p in payloads)
     return _land(engine, mapping, iter([Chunk(table, True)]), display_name, size)
 

@@ -115,7 +115,7 @@ def _block_table(block: bytes, first_row: int) -> tuple[pa.Table, int]:
         text = pa.array([block], pa.binary()).cast(pa.string())
     except pa.ArrowInvalid:
         lines = block.split(b"\n")
-        return _lines_table(lines, first_row), len(lines)
+        return lines_table(lines, first_row), len(lines)
     lines_arr = pc.list_flatten(pc.split_pattern(text, pattern="\n"))
     n = len(lines_arr)
     rows = pa.array(range(first_row, first_row + n), pa.int64())
@@ -131,12 +131,17 @@ def _block_table(block: bytes, first_row: int) -> tuple[pa.Table, int]:
     return table, n
 
 
-def _lines_table(lines: list[bytes], first_row: int) -> pa.Table:
+def lines_table(lines: list[bytes], first_row: int, *, skip_blank: bool = True) -> pa.Table:
+    """JSON text rows as a chunk table; a row that is not UTF-8 keeps its decode error.
+
+    A file's blank lines are skipped; documents handed over one by one (`skip_blank=False`)
+    are all kept, so an empty one is landed and rejected rather than lost.
+    """
     texts: list[str] = []
     errors: list[str | None] = []
     rows: list[int] = []
     for i, raw in enumerate(lines):
-        if not raw.strip():
+        if skip_blank and not raw.strip():
             continue
         try:
             texts.append(raw.decode("utf-8"))
@@ -172,7 +177,7 @@ def _jsonl(path: Path, _delimiter: str, progress: Progress) -> Iterator[Chunk]:
             row += n
             progress(done)
     if rest.strip():
-        yield Chunk(_lines_table([rest], row), is_json_text=True)
+        yield Chunk(lines_table([rest], row), is_json_text=True)
     progress(done)
 
 
@@ -189,7 +194,7 @@ def _json(path: Path, _delimiter: str, progress: Progress) -> Iterator[Chunk]:
     for start in range(0, len(docs), CHUNK_ROWS):
         part = docs[start : start + CHUNK_ROWS]
         lines = [orjson.dumps(d) for d in part]
-        yield Chunk(_lines_table(lines, start + 1), is_json_text=True)
+        yield Chunk(lines_table(lines, start + 1), is_json_text=True)
     progress(path.stat().st_size)
 
 
