@@ -17,7 +17,7 @@ def test_cannot_link_cuts_the_weakest_value_and_survives_reruns(workspace, add_s
         "shop.csv",
         SHOP_HEAD + "o1,u-1,ann@mail.com,,,Ann,2024-01-01\n"
         "o2,,ann@mail.com,+14155550101,,Ann,2024-01-02\n"
-        "o3,u-3,,+14155550101,,Bo,2024-01-03\n",
+        "o3,,,+14155550101,,Bo,2024-01-03\n",
     )
     workspace.load()
     workspace.resolve()

@@ -9,7 +9,8 @@ what it shows is exactly what the last run did:
 - a linking, non-hub identifier value joins every record holding it (the deterministic graph);
 - records whose only linking values are hubs are kept together by their smallest hub value
   (that is how `identity.graph` groups them: a shared value joins nothing *else*);
-- an accepted probabilistic merge joins the record pair that carried it (`match_links`).
+- an accepted probabilistic merge joins the record pair that carried it (`match_links`);
+- a record's link that a profile limit dropped (`identity_conflicts`) joins nothing.
 
 Hub values present on the profile's records but not used, the per-comparison weights of each
 probabilistic link and the profile's history complete the picture. The dataclasses live in
@@ -27,6 +28,7 @@ from typing import Any
 from onefold.errors import NotFoundError, TerminalError, did_you_mean
 from onefold.explain_model import (
     ComparisonTerm,
+    DroppedLink,
     HistoryEvent,
     Hop,
     HopKind,
@@ -73,6 +75,25 @@ def _hub_reasons(ws: Workspace, node_ids: Iterable[int]) -> dict[int, str]:
     for r in rows:
         grouped.setdefault(int(r["node_id"]), []).append(r)
     return {n: _hub_reason(grouped.get(n, [])) for n in ids}
+
+
+def _limit_reason(r: dict[str, Any]) -> str:
+    window = f" first seen within {r['window_days']:g} days" if r["window_days"] else ""
+    return (
+        f"link dropped by the profile limit on {r['limit_type']}: at most {r['max_values']}"
+        f"{window}, the merge would have held {r['would_hold']}"
+    )
+
+
+def _dropped_links(ws: Workspace, rids: Iterable[int]) -> dict[tuple[int, str], str]:
+    """(rid, node_key) → why that record's link through the value was dropped."""
+    ids = sorted(set(rids))
+    if not ids or not ws.engine.table_exists("identity_conflicts"):
+        return {}
+    rows = ws.engine.fetch_dicts(
+        "SELECT * FROM identity_conflicts WHERE list_contains(?, rid)", [ids]
+    )
+    return {(int(r["rid"]), str(r["node_key"])): _limit_reason(r) for r in rows}
 
 
 def _matching_tables(ws: Workspace) -> bool:
@@ -211,6 +232,7 @@ class _Graph:
     holds: dict[int, list[int]]  # rid → node_ids (joining values only)
     links: dict[int, list[tuple[int, MatchEvidence]]]  # rid → (other rid, evidence)
     unused: dict[int, tuple[str, str, list[int], bool]]  # node_id → type, value, rids, is_hub
+    dropped: list[DroppedLink]
 
 
 def _load_graph(ws: Workspace, profile_id: str, limit: int | None = None) -> _Graph:
@@ -237,7 +259,7 @@ def _load_graph(ws: Workspace, profile_id: str, limit: int | None = None) -> _Gr
     }
     held = ws.engine.fetchall(
         """
-        SELECT rn.rid, n.node_id, n.id_type, n.value, n.links, n.is_hub
+        SELECT rn.rid, n.node_id, n.id_type, n.value, n.links, n.is_hub, n.node_key
         FROM record_profiles p JOIN record_nodes rn USING (rid)
         JOIN identity_nodes n USING (node_id)
         WHERE p.profile_id = ?
@@ -245,9 +267,15 @@ def _load_graph(ws: Workspace, profile_id: str, limit: int | None = None) -> _Gr
     """,
         [profile_id],
     )
+    limited = _dropped_links(ws, records)
+    dropped: list[DroppedLink] = []
     info: dict[int, tuple[str, str, bool, bool]] = {}
     by_node: dict[int, list[int]] = {}
-    for rid, node_id, id_type, value, links, is_hub in held:
+    for rid, node_id, id_type, value, links, is_hub, node_key in held:
+        if (int(rid), node_key) in limited:
+            why = limited[(int(rid), node_key)]
+            dropped.append(DroppedLink(records[int(rid)], str(id_type), str(value), why))
+            continue
         info[int(node_id)] = (str(id_type), str(value), bool(links), bool(is_hub))
         by_node.setdefault(int(node_id), []).append(int(rid))
     joining = {n for n, (_, _, links, hub) in info.items() if links and not hub}
@@ -297,7 +325,7 @@ def _load_graph(ws: Workspace, profile_id: str, limit: int | None = None) -> _Gr
             ev = scorer.evidence(row, records[lo], records[hi])
             links_by.setdefault(lo, []).append((hi, ev))
             links_by.setdefault(hi, []).append((lo, ev))
-    return _Graph(records, values, members, holds, links_by, unused)
+    return _Graph(records, values, members, holds, links_by, unused, dropped)
 
 
 def _history(ws: Workspace, profile_id: str) -> tuple[HistoryEvent, ...]:
@@ -386,6 +414,7 @@ def explain_profile(ws: Workspace, profile_id: str) -> ProfileExplanation:
         history=_history(ws, profile_id),
         loose=tuple(r for rid, r in g.records.items() if rid not in tied),
         matching_enabled=_matching_tables(ws),
+        dropped=tuple(g.dropped),
     )
 
 
@@ -445,7 +474,7 @@ def explain_records(ws: Workspace, a: str, b: str) -> PathExplanation:
         return PathExplanation(ra, rb, pa, pb, tuple(hops), matching_enabled=enabled, notes=notes)
     shared_rows = ws.engine.fetch_dicts(
         """
-        SELECT n.node_id, n.id_type, n.value, n.links, n.is_hub
+        SELECT n.node_id, n.id_type, n.value, n.links, n.is_hub, n.node_key
         FROM record_nodes x JOIN record_nodes y USING (node_id)
         JOIN identity_nodes n USING (node_id)
         WHERE x.rid = ? AND y.rid = ?
@@ -455,9 +484,13 @@ def explain_records(ws: Workspace, a: str, b: str) -> PathExplanation:
     )
     reasons = _hub_reasons(ws, [int(r["node_id"]) for r in shared_rows if r["is_hub"]])
     sources = tuple(sorted({ra.source, rb.source}))
+    limited = _dropped_links(ws, [ra.rid, rb.rid])
     shared = []
     for r in shared_rows:
-        if r["is_hub"]:
+        cut = limited.get((ra.rid, r["node_key"])) or limited.get((rb.rid, r["node_key"]))
+        if cut:
+            why = cut
+        elif r["is_hub"]:
             why = reasons[int(r["node_id"])]
         elif not r["links"]:
             why = f"{r['id_type']} values never join records (not a linking type)"
@@ -493,6 +526,7 @@ def explain_records(ws: Workspace, a: str, b: str) -> PathExplanation:
 
 __all__ = [
     "ComparisonTerm",
+    "DroppedLink",
     "HistoryEvent",
     "Hop",
     "IdentifierTie",

@@ -49,6 +49,16 @@ class UnusedValue:
 
 
 @dataclass(frozen=True)
+class DroppedLink:
+    """A record's identifier that did not join it: the merge would have broken a profile limit."""
+
+    record: RecordRef
+    id_type: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ComparisonTerm:
     """One comparison of a scored pair: its level, label and weight in bits.
 
@@ -123,6 +133,7 @@ class ProfileExplanation:
     #: records joined by nothing (a single-record profile has exactly one)
     loose: tuple[RecordRef, ...] = ()
     matching_enabled: bool = False
+    dropped: tuple[DroppedLink, ...] = ()
 
 
 @dataclass(frozen=True)

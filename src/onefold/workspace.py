@@ -534,6 +534,7 @@ def _stats(r: ResolveResult) -> dict[str, Any]:
         "rejects": r.clean.rejects,
         "nodes": r.graph.nodes,
         "hubs": r.graph.hubs,
+        "limit_conflicts": r.graph.conflicts,
         "iterations": r.graph.iterations,
         "profiles": r.profiles,
         "created": r.ids.created,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from onefold.clean.blocked import blocked_reason_sql
 from onefold.clean.junk import BUILTIN_JUNK
 from onefold.clean.source_sql import mapped_fields, source_sql
 from onefold.clean.value_cache import CleaningContext, normalise_pending
@@ -154,17 +155,27 @@ def run_clean(
     target = (
         "INSERT INTO record_values" if incremental else "CREATE OR REPLACE TABLE record_values AS"
     )
+    blocked = blocked_reason_sql(config.identity, "name", "value")
+    status, reason = ("status", "reason")
+    if blocked:  # a usable identifier the workspace blocks becomes junk, with the rule why
+        usable = "role = 'identifier' AND status IN ('valid', 'suspicious')"
+        status = f"CASE WHEN {usable} AND ({blocked}) IS NOT NULL THEN 'junk' ELSE status END"
+        reason = f"CASE WHEN {usable} THEN coalesce({blocked}, reason) ELSE reason END"
     engine.execute(
         f"""
         {target}
-        SELECT f.rid, f.role, f.name, f.field, f.raw,
-               CASE WHEN f.status IS NOT NULL THEN f.value ELSE n.value END AS value,
-               coalesce(f.status, n.status) AS status,
-               CASE WHEN f.status IS NOT NULL THEN f.reason ELSE n.reason END AS reason,
-               n.key, n.script
-        FROM field_values f
-        LEFT JOIN {cache} n
-          ON n.normaliser = f.normaliser AND n.param = f.param AND n.raw = f.nkey
+        SELECT rid, role, name, field, raw, value, {status} AS status, {reason} AS reason,
+               key, script
+        FROM (
+            SELECT f.rid, f.role, f.name, f.field, f.raw,
+                   CASE WHEN f.status IS NOT NULL THEN f.value ELSE n.value END AS value,
+                   coalesce(f.status, n.status) AS status,
+                   CASE WHEN f.status IS NOT NULL THEN f.reason ELSE n.reason END AS reason,
+                   n.key, n.script
+            FROM field_values f
+            LEFT JOIN {cache} n
+              ON n.normaliser = f.normaliser AND n.param = f.param AND n.raw = f.nkey
+        )
     """,
         step="clean: join normalised values",
     )

@@ -6,6 +6,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from onefold.explain_model import (
+    DroppedLink,
     IdentifierTie,
     MatchEvidence,
     PathExplanation,
@@ -77,6 +78,13 @@ def _unused_line(u: UnusedValue) -> str:
     )
 
 
+def _dropped_line(d: DroppedLink) -> str:
+    return (
+        f"link not used: {escape(d.record.ref)} holds {d.id_type} [yellow]{escape(d.value)}[/] "
+        f"— {escape(d.reason)}"
+    )
+
+
 def render_profile(expl: ProfileExplanation) -> Tree:
     """`profile p_… (Ann Lee) — 9 records from 4 sources`, then ties, links, unused, history."""
     name = f" ({escape(expl.name)})" if expl.name else ""
@@ -93,6 +101,7 @@ def render_profile(expl: ProfileExplanation) -> Tree:
         more = f" … and {len(expl.loose) - MAX_SHOWN} more" if len(expl.loose) > MAX_SHOWN else ""
         tree.add(f"{label}: {escape(refs)}{more}")
     _add_capped(tree, [_unused_line(u) for u in expl.unused], "shared values not used")
+    _add_capped(tree, [_dropped_line(d) for d in expl.dropped], "links dropped by limits")
     if expl.history:
         node = tree.add("[bold]history[/]")
         for h in expl.history:

@@ -150,6 +150,7 @@ def resolve(
                     "suspicious kept": r.clean.suspicious,
                     "identifiers": r.graph.nodes,
                     "hub values": r.graph.hubs,
+                    "links over limits": r.graph.conflicts,
                     "profiles": r.profiles,
                     "created": r.ids.created,
                     "merged": r.ids.merged,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +21,24 @@ class _Strict(BaseModel):
 
 class CustomIdentifier(_Strict):
     normaliser: IdNormaliser = "exact"
+
+
+class ProfileLimit(_Strict):
+    """At most `max` values of one identifier type per profile, optionally per time window."""
+
+    max: int = Field(ge=1)
+    window_days: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "count only the values first seen within this many days of each other: a person "
+            "changes phones over the years but does not get six new ones in a week"
+        ),
+    )
+
+
+#: Key of `blocked_values` / `blocked_patterns` that applies to every identifier type.
+ANY_TYPE = "*"
 
 
 class IdentitySettings(_Strict):
@@ -40,6 +60,29 @@ class IdentitySettings(_Strict):
         description=(
             "a value is a hub (shared by several people) when the records holding it carry "
             "more than this many distinct values of the given type"
+        ),
+    )
+    profile_limits: dict[str, int | ProfileLimit] = Field(
+        default_factory=lambda: dict[str, int | ProfileLimit](
+            user_id=1, loyalty_card=1, wechat_unionid=1, email=5, phone=5
+        ),
+        description=(
+            "at most this many values of a type in one profile: a merge that would exceed it "
+            "drops the linking record's lowest-priority identifier instead, and records why"
+        ),
+    )
+    blocked_values: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description=(
+            "normalised identifier values that never link, per type ('*': any type), on top "
+            "of the built-in junk list"
+        ),
+    )
+    blocked_patterns: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description=(
+            "regular expressions (RE2 syntax, matched against the whole normalised value) "
+            "for identifier values that never link, per type ('*': any type)"
         ),
     )
     link_types: tuple[str, ...] | None = Field(
@@ -74,6 +117,27 @@ class IdentitySettings(_Strict):
     def unique_types(self) -> tuple[str, ...]:
         """Types a person has at most one value of (hub limit 1): they never merge apart."""
         return tuple(t for t, limit in self.hub_limits.items() if limit <= 1)
+
+    @property
+    def limits(self) -> dict[str, ProfileLimit]:
+        """`profile_limits` with plain numbers read as limits without a window."""
+        return {
+            t: v if isinstance(v, ProfileLimit) else ProfileLimit(max=v)
+            for t, v in self.profile_limits.items()
+        }
+
+    @model_validator(mode="after")
+    def _check_patterns(self) -> IdentitySettings:
+        for id_type, patterns in self.blocked_patterns.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(
+                        f"blocked_patterns.{id_type}: {pattern!r} is not a regular "
+                        f"expression: {exc}"
+                    ) from exc
+        return self
 
     def rank(self, id_type: str) -> int:
         """Position in the priority list (0 = strongest)."""
@@ -144,9 +208,16 @@ class ProjectConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> ProjectConfig:
         known = set(self.identity.id_types)
-        for key in self.identity.hub_limits:
-            if key not in known:
-                raise ValueError(f"identity.hub_limits: unknown identifier type {key!r}")
+        rules: dict[str, Mapping[str, object]] = {
+            "hub_limits": self.identity.hub_limits,
+            "profile_limits": self.identity.profile_limits,
+            "blocked_values": self.identity.blocked_values,
+            "blocked_patterns": self.identity.blocked_patterns,
+        }
+        for rule, by_type in rules.items():
+            for key in by_type:
+                if key not in known and not (key == ANY_TYPE and rule.startswith("blocked")):
+                    raise ValueError(f"identity.{rule}: unknown identifier type {key!r}")
         return self
 
 
@@ -173,6 +244,11 @@ identity:
   # a value whose records carry more than N distinct values of a type is a shared "hub"
   # (family email, store tablet, recycled phone) and does not join profiles
   hub_limits: {{user_id: 1, loyalty_card: 1, wechat_unionid: 1, email: 3, phone: 2}}
+  # at most N values of a type per profile (optionally {{max: N, window_days: D}}); a merge
+  # that would exceed it drops the lowest-priority link instead and records the conflict
+  profile_limits: {{user_id: 1, loyalty_card: 1, wechat_unionid: 1, email: 5, phone: 5}}
+  blocked_values: {{}}            # e.g. {{phone: ['+14155550000'], '*': [guest]}}
+  blocked_patterns: {{}}          # e.g. {{email: ['.*@mystore\\.com']}} (whole value, RE2)
   canonicalise_email_providers: false
   custom_identifiers: {{}}        # e.g. {{member_no: {{normaliser: compact_upper}}}}
 source_priority: []             # e.g. [crm, loyalty]: their traits win over more recent ones

@@ -7,7 +7,9 @@ Guards against over-merging, all in SQL:
   recycled phone seen with two loyalty cards) — stays attached to its records but joins
   nothing;
 - a unique type (user_id, loyalty_card, …) is only judged by types at least as strong, so a
-  customer with several emails does not lose their account id.
+  customer with several emails does not lose their account id;
+- a chain that would still give one profile more values of a type than `profile_limits`
+  allows is replayed record by record, dropping the weakest link (see `limits`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from onefold.config.settings import IdentitySettings
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal, literal_list
+from onefold.identity.limits import enforce_profile_limits
 from onefold.identity.nicknames import extensions_sql, person_name_sql, register_aliases
 from onefold.identity.overrides import cut_cannot_links
 
@@ -108,6 +111,9 @@ class GraphResult:
     edges: int
     iterations: int
     components: int
+    #: components that broke a profile limit, and the links dropped to respect it
+    limited: int = 0
+    conflicts: int = 0
 
 
 def build_graph(
@@ -205,13 +211,22 @@ def build_graph(
         cut = cut_cannot_links(engine, cannot_links, settings.rank)
         if cut:
             iterations += components(engine, report)
+    capped = enforce_profile_limits(engine, settings)
     stats = engine.fetchall("""
         SELECT (SELECT count(*) FROM identity_nodes WHERE links), (SELECT count(*) FROM hub_values),
                (SELECT count(*) FROM _edges), (SELECT count(DISTINCT comp) FROM _record_comp)
     """)[0]
     for t in ("_rn", "_rn_link", "_edges", "_labels"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
-    return GraphResult(int(stats[0]), int(stats[1]), int(stats[2]), iterations, int(stats[3]))
+    return GraphResult(
+        int(stats[0]),
+        int(stats[1]),
+        int(stats[2]),
+        iterations,
+        int(stats[3]),
+        capped.components,
+        capped.conflicts,
+    )
 
 
 def components(engine: Engine, report: Callable[[str, int, int], None]) -> int:

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal
+from onefold.identity.limits import CONFLICTS_TABLE
 from onefold.identity.overrides import is_record_ref
 
 REGION = "_region"
+MAX_WIDENING_ROUNDS = 64
 
 #: Identifier values (as profile member keys) of the records written by this run.
 NEW_KEYS = """
@@ -77,6 +79,7 @@ def select_region(engine: Engine, base: int, must_links: list[tuple[str, str]]) 
     step = "incremental: region"
     engine.execute(NEW_KEYS.format(base=int(base)), step=step)
     engine.execute(AFFECTED, step=step)
+    _widen_by_limit_conflicts(engine)
     _widen_by_must_links(engine, must_links)
     engine.execute(REGION_RIDS.format(base=int(base)), step=step)
     counts = engine.fetchall(
@@ -84,6 +87,36 @@ def select_region(engine: Engine, base: int, must_links: list[tuple[str, str]]) 
         f"(SELECT count(*) FROM records WHERE rid > {int(base)})"
     )[0]
     return Region(int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+#: Profiles on the other side of a link a profile limit dropped: in a full run they are one
+#: component with the region's profiles, replayed together, so the region must hold them too.
+CONFLICT_NEIGHBOURS = """
+    INSERT INTO _affected
+    SELECT DISTINCT other FROM (
+        SELECT rp.profile_id AS here, pk.profile_id AS other
+        FROM identity_conflicts c JOIN record_profiles rp USING (rid)
+        JOIN profile_keys pk ON pk.member_key = c.node_key
+        UNION ALL
+        SELECT pk.profile_id, rp.profile_id
+        FROM identity_conflicts c JOIN record_profiles rp USING (rid)
+        JOIN profile_keys pk ON pk.member_key = c.node_key)
+    WHERE here IN (SELECT profile_id FROM _affected)
+      AND other NOT IN (SELECT profile_id FROM _affected)
+"""
+
+
+def _widen_by_limit_conflicts(engine: Engine) -> None:
+    if not engine.table_exists("identity_conflicts") or not int(
+        engine.fetchone("SELECT count(*) FROM identity_conflicts")
+    ):
+        return
+    for _ in range(MAX_WIDENING_ROUNDS):
+        before = int(engine.fetchone("SELECT count(*) FROM _affected"))
+        engine.execute(CONFLICT_NEIGHBOURS, step="incremental: region")
+        if int(engine.fetchone("SELECT count(*) FROM _affected")) == before:
+            return
+    raise RuntimeError(f"region did not stop growing in {MAX_WIDENING_ROUNDS} rounds")
 
 
 def _ref_profiles(engine: Engine, ref: str) -> set[str]:
@@ -200,6 +233,10 @@ def write_back_identity(engine: Engine, main: str, base: int) -> None:
             WHERE profile_id IN (SELECT profile_id FROM _affected)""",
         f"INSERT INTO {main}.profile_keys SELECT * FROM {r}.next_profile_keys",
         f"INSERT INTO {main}.profile_history SELECT * FROM _history",
+        CONFLICTS_TABLE.format(replace="", name=f"IF NOT EXISTS {main}.identity_conflicts"),
+        f"""DELETE FROM {main}.identity_conflicts
+            WHERE rid IN (SELECT rid FROM _region_rids) OR rid IN (SELECT rid FROM _replaced)""",
+        f"INSERT INTO {main}.identity_conflicts SELECT * FROM {r}.identity_conflicts",
     ):
         engine.execute(sql, step=step)
 

@@ -42,6 +42,12 @@ def quality_report(engine: Engine) -> dict[str, Any]:
             SELECT id_type, count(DISTINCT value) AS values
             FROM hub_values GROUP BY 1 ORDER BY 2 DESC
         """)
+    if engine.table_exists("identity_conflicts"):
+        report["links_dropped_by_profile_limits"] = engine.fetch_dicts("""
+            SELECT limit_type, id_type AS dropped_link_type, count(*) AS links,
+                   count(DISTINCT rid) AS records
+            FROM identity_conflicts GROUP BY ALL ORDER BY links DESC
+        """)
     if engine.table_exists("profiles"):
         report["profile_sizes"] = engine.fetch_dicts("""
             SELECT count(*) AS profiles, sum(records) AS records,
