@@ -22,9 +22,17 @@ def test_missing_and_wrong_keys_are_all_named(tmp_path: Path) -> None:
         load_mapping(path)
     text = str(err.value)
     assert str(path) in text
-    for key in ("name", "format", "path", "record_key"):
+    for key in ("name", "format", "record_key"):
         assert f"  {key}:" in text
     assert "'csv'" in text  # says what was expected
+
+
+def test_file_sources_need_a_path_collected_ones_do_not(tmp_path: Path) -> None:
+    head = "name: s\nchannel: online\nrecord_key: id\n"
+    with pytest.raises(ConfigError, match="path: required for a csv source"):
+        load_mapping(write(tmp_path / "s.yml", head + "format: csv\n"))
+    collected = load_mapping(write(tmp_path / "h.yml", head + "format: segment\n"))
+    assert collected.collected and collected.files(tmp_path) == []
 
 
 def test_unknown_identifier_type_lists_known_types(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from onefold.clean.emails import normalise_email
@@ -95,14 +96,85 @@ def search_profiles(
     )
 
 
+def follow_merges(engine: Engine, profile_id: str) -> str | None:
+    """The profile that `profile_id` is now part of: itself, the profile it was merged into
+    (over a chain of runs), or None if there is no such profile."""
+    current, seen = profile_id, {profile_id}
+    while not engine.fetchone(
+        "SELECT count(*) FROM profiles WHERE profile_id = ?", [current], step="lookup"
+    ):
+        nxt = engine.fetchone(
+            "SELECT other_profile_id FROM profile_history WHERE profile_id = ? "
+            "AND event = 'merged' ORDER BY run_id DESC LIMIT 1",
+            [current],
+        )
+        if nxt is None or nxt in seen:
+            return None
+        current = str(nxt)
+        seen.add(current)
+    return current
+
+
+def profiles_with(engine: Engine, id_type: str, values: list[str]) -> list[str]:
+    """Profiles holding any of `values` of `id_type`, most records first."""
+    if not values:
+        return []
+    marks = ", ".join("?" for _ in values)
+    rows = engine.fetchall(
+        f"SELECT profile_id FROM profile_identifiers WHERE id_type = ? AND value IN ({marks}) "
+        "GROUP BY profile_id ORDER BY sum(records) DESC, profile_id",
+        [id_type, *values],
+    )
+    return [str(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    """Which of a profile's records a timeline shows: channel, event types, time range."""
+
+    channel: str | None = None
+    types: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def timeline(
+    engine: Engine,
+    profile_id: str,
+    limit: int = 200,
+    offset: int = 0,
+    only: TimelineFilter = TimelineFilter(),
+) -> list[dict[str, Any]]:
+    """The profile's records in time order (undated ones last), one page of them."""
+    where, params = ["p.profile_id = ?"], list[Any]([profile_id])
+    if only.channel:
+        where.append("r.channel = ?")
+        params.append(only.channel)
+    if only.types:
+        where.append(f"r.event_type IN ({', '.join('?' for _ in only.types)})")
+        params += list(only.types)
+    if only.since:
+        where.append("r.event_time >= ?")
+        params.append(only.since)
+    if only.until:
+        where.append("r.event_time < ?")
+        params.append(only.until)
+    return engine.fetch_dicts(
+        f"""
+        SELECT r.event_time, r.channel, r.source, r.event_type, r.amount, r.currency,
+               r.record_key
+        FROM records r JOIN record_profiles p USING (rid) WHERE {" AND ".join(where)}
+        ORDER BY r.event_time NULLS LAST, r.source, r.record_key
+        LIMIT {int(limit)} OFFSET {int(offset)}
+    """,
+        params,
+    )
+
+
 def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> ProfileView:
     rows = engine.fetch_dicts("SELECT * FROM profiles WHERE profile_id = ?", [profile_id])
     if not rows:
-        merged = engine.fetchone(
-            "SELECT other_profile_id FROM profile_history WHERE profile_id = ? "
-            "AND event = 'merged' ORDER BY run_id DESC LIMIT 1",
-            [profile_id],
-        )
+        merged = follow_merges(engine, profile_id)
         hint = f" (it was merged into {merged})" if merged else ""
         raise NotFoundError(f"no profile {profile_id!r}{hint}")
     q = "WHERE profile_id = ?"
@@ -122,15 +194,7 @@ def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> 
             "ORDER BY purpose",
             [profile_id],
         ),
-        timeline=engine.fetch_dicts(
-            f"""
-            SELECT r.event_time, r.channel, r.source, r.event_type, r.amount, r.currency,
-                   r.record_key
-            FROM records r JOIN record_profiles p USING (rid) WHERE p.profile_id = ?
-            ORDER BY r.event_time NULLS LAST, r.source, r.record_key LIMIT {int(timeline_limit)}
-        """,
-            [profile_id],
-        ),
+        timeline=timeline(engine, profile_id, timeline_limit),
         history=engine.fetch_dicts(
             "SELECT run_id, happened_at, event, other_profile_id FROM profile_history "
             "WHERE profile_id = ? OR other_profile_id = ? ORDER BY run_id",

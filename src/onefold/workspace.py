@@ -117,6 +117,18 @@ class Workspace:
             )
         return cls(path)
 
+    def fork(self) -> Workspace:
+        """The same workspace on another connection to its open database, for another thread.
+
+        One process holds a DuckDB file; the server's collector, resolver and API readers
+        each work through their own fork, with their own transactions.
+        """
+        other = Workspace.__new__(Workspace)
+        other.root, other.config = self.root, self.config
+        other.engine = self.engine.cursor()
+        other._mappings = None
+        return other
+
     def close(self) -> None:
         self.engine.close()
 
@@ -160,6 +172,13 @@ class Workspace:
         """Land every file of the given sources (default: all). Idempotent per row content."""
         results = []
         for name, mapping in self._select(sources).items():
+            if mapping.collected:
+                if sources is None:
+                    continue  # its messages arrive through `onefold serve`
+                raise ConfigError(
+                    f"sources/{name}.yml: a {mapping.format} source is collected by "
+                    "`onefold serve`; there are no files to load"
+                )
             files = mapping.files(self.root)
             if not files:
                 raise ConfigError(

@@ -184,10 +184,17 @@ def source_sql(
             f"\n          AND record_key IN (SELECT record_key FROM landed_records "
             f"WHERE source = {literal(mapping.name)} AND load_id > {int(after_load)})"
         )
+    # a collected message is read with the collector's envelope laid over it (receivedAt, the
+    # clock-corrected timestamp), as Segment delivers it; the raw message stays as received
+    document = (
+        "CASE WHEN meta IS NULL THEN payload ELSE json_merge_patch(payload, meta) END"
+        if mapping.collected
+        else "payload"
+    )
     extract = f"""
         CREATE OR REPLACE TEMP TABLE _src AS
         SELECT {rid_base} + row_number() OVER () AS rid, record_key, load_id, file, row_number,
-               loaded_at, json_extract_string(payload, {path_list}) AS j
+               loaded_at, json_extract_string({document}, {path_list}) AS j
         FROM landed_records
         WHERE source = {literal(mapping.name)} AND parse_error IS NULL
           AND record_key IS NOT NULL AND trim(record_key) <> ''{touched}

@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from onefold.cli.context import console, open_workspace
 from onefold.cli.explain_render import render_path, render_profile
 from onefold.explain import explain_profile, explain_records
-from onefold.workspace import Workspace
 
 WS = typer.Option(Path("."), "--workspace", "-w", help="workspace folder")
 REFS = typer.Argument(
@@ -39,12 +38,12 @@ def explain(refs: list[str] = REFS, workspace: Path = WS) -> None:
             f"or a profile id (find it with `onefold profiles search`)",
             param_hint="REF",
         )
-    console = Console()  # created per call: picks up the terminal width of this run
-    with Workspace(workspace) as ws:
+    out = console()
+    with open_workspace(workspace) as ws:
         if len(refs) == 1:
-            console.print(render_profile(explain_profile(ws, refs[0])))
+            out.print(render_profile(explain_profile(ws, refs[0])))
         else:
-            console.print(render_path(explain_records(ws, refs[0], refs[1])))
+            out.print(render_path(explain_records(ws, refs[0], refs[1])))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal
 
 import orjson
 import typer
-from rich.console import Console
 
+from onefold.cli.collect_cmds import register as register_collect
+from onefold.cli.context import HeldByServer, console, open_workspace
 from onefold.cli.explain_cmd import register as register_explain
 from onefold.cli.progress import progress_bar
-from onefold.cli.render import fields_table, fmt, inventory_table, print_profile, table
+from onefold.cli.render import fmt, print_profile, table
 from onefold.errors import OnefoldError
 from onefold.progress import accumulate
 from onefold.workspace import Workspace
@@ -32,22 +34,24 @@ export_app = typer.Typer(help="Export profiles and record links.", no_args_is_he
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(export_app, name="export")
 
-console = Console()
 WS = typer.Option(Path("."), "--workspace", "-w", help="workspace folder")
 
 
-def _open(path: Path) -> Workspace:
-    return Workspace(path)
+def _open(path: Path) -> AbstractContextManager[Workspace]:
+    return open_workspace(path)
 
 
 def main() -> None:
     """Entry point: run the app, turning onefold errors into one readable line."""
     try:
-        app(standalone_mode=False)
+        try:
+            app(standalone_mode=False)
+        except HeldByServer as held:
+            _forward(held)
     except OnefoldError as exc:
         if os.environ.get("ONEFOLD_DEBUG"):
             raise
-        console.print(f"[bold red]error:[/] {exc}")
+        console().print(f"[bold red]error:[/] {exc}")
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
@@ -61,6 +65,26 @@ def main() -> None:
         sys.exit(code)
 
 
+def _forward(held: HeldByServer) -> None:
+    """Run this command line in the server that holds the workspace, print its output."""
+    import shutil
+
+    from onefold.server.forward import forward
+
+    argv = sys.argv[1:]
+    for i in range(1, len(argv)):  # files the command writes: where this shell means them
+        if argv[i - 1] == "--out":
+            argv[i] = str(Path(argv[i]).resolve())
+    out = console()
+    code, text = forward(
+        held.url, held.token, argv, shutil.get_terminal_size().columns, out.is_terminal
+    )
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    if code:
+        sys.exit(code)
+
+
 @app.command()
 def init(
     path: Path = typer.Argument(Path("."), help="folder to create"),
@@ -68,7 +92,7 @@ def init(
 ) -> None:
     """Create a workspace: onefold.yml, sources/ and the database."""
     with Workspace.init(path, name) as ws:
-        console.print(f"[green]workspace ready[/] at {ws.root}  (database {ws.config.database})")
+        console().print(f"[green]workspace ready[/] at {ws.root}  (database {ws.config.database})")
 
 
 @app.command()
@@ -80,29 +104,15 @@ def sample(
     """Generate the fictional retailer's exports, their mappings and the ground truth."""
     from onefold.sample import generate
 
-    with progress_bar(console) as report:
+    with progress_bar(console()) as report:
         tick = accumulate(report, "generate persons", persons)
         summary = generate(out, persons=persons, seed=seed, progress=tick)
     rows = [
         {"source": s, "records": n, "file": str(summary.files[s])}
         for s, n in summary.records.items()
     ]
-    console.print(table(rows, title=f"sample data for {persons:,} persons"))
-    console.print(f"ground truth: {summary.ground_truth}")
-
-
-@app.command()
-def sources(
-    workspace: Path = WS,
-    fields: bool = typer.Option(False, "--fields", help="show per-field quality"),
-) -> None:
-    """The data inventory: rows, field completeness and validity, rejects, freshness."""
-    with _open(workspace) as ws:
-        items = ws.sources()
-        console.print(inventory_table(items))
-        if fields:
-            for s in items:
-                console.print(fields_table(s))
+    console().print(table(rows, title=f"sample data for {persons:,} persons"))
+    console().print(f"ground truth: {summary.ground_truth}")
 
 
 @app.command()
@@ -111,7 +121,7 @@ def load(
     workspace: Path = WS,
 ) -> None:
     """Land source files: append-only, idempotent, with lineage."""
-    with _open(workspace) as ws, progress_bar(console) as report:
+    with _open(workspace) as ws, progress_bar(console()) as report:
         results = ws.load(names or None, progress=report)
     rows = [
         {
@@ -125,7 +135,7 @@ def load(
         }
         for r in results
     ]
-    console.print(table(rows, title="load"))
+    console().print(table(rows, title="load"))
 
 
 @app.command()
@@ -136,12 +146,12 @@ def resolve(
     ),
 ) -> None:
     """Clean, resolve identities and build profiles from everything landed."""
-    with _open(workspace) as ws, progress_bar(console) as report:
+    with _open(workspace) as ws, progress_bar(console()) as report:
         r = ws.resolve(progress=report, incremental=incremental)
     if incremental and r.full_reason:
-        console.print(f"[yellow]ran in full:[/] {r.full_reason}")
+        console().print(f"[yellow]ran in full:[/] {r.full_reason}")
     region = f", region {r.region.profiles:,} profiles" if r.region else ""
-    console.print(
+    console().print(
         table(
             [
                 {
@@ -171,9 +181,9 @@ def profiles_search(
     with _open(workspace) as ws:
         hits = ws.search(query, limit)
     if not hits:
-        console.print(f"no profile matches {query!r}")
+        console().print(f"no profile matches {query!r}")
         raise typer.Exit(1)
-    console.print(
+    console().print(
         table(
             hits,
             columns=["profile_id", "name", "email", "phone", "records", "sources", "matched_on"],
@@ -192,11 +202,10 @@ def profiles_show(
     with _open(workspace) as ws:
         view = ws.profile(profile_id)
     if json:
-        sys.stdout.write(
-            orjson.dumps(view.__dict__, default=str, option=orjson.OPT_INDENT_2).decode() + "\n"
-        )
+        text = orjson.dumps(view.__dict__, default=str, option=orjson.OPT_INDENT_2).decode()
+        console().out(text, highlight=False)
         return
-    print_profile(console, view, rows)
+    print_profile(console(), view, rows)
 
 
 @app.command()
@@ -206,7 +215,7 @@ def rejects(
     """Values and rows that failed validation, with file, row, field and reason."""
     with _open(workspace) as ws:
         rows = ws.rejects(source, limit)
-    console.print(
+    console().print(
         table(
             rows,
             title="rejects",
@@ -224,7 +233,7 @@ def quality(workspace: Path = WS) -> None:
         if isinstance(rows, dict):
             rows = [rows]
         if rows:
-            console.print(table(rows, title=section.replace("_", " ")))
+            console().print(table(rows, title=section.replace("_", " ")))
 
 
 NOTE = typer.Option(None, help="why (kept with the override)")
@@ -236,7 +245,7 @@ def _override(
     with _open(workspace) as ws:
         oid = ws.add_override(kind, a, b, note)
     arrow = "⇄" if kind == "must_link" else "⇎"
-    console.print(
+    console().print(
         f"override {oid}: {kind.replace('_', '-')} {a} {arrow} {b}; run `onefold resolve` to apply"
     )
 
@@ -261,10 +270,12 @@ def overrides(
     with _open(workspace) as ws:
         if remove is not None:
             ws.remove_override(remove)
-            console.print(f"override {remove} removed; run `onefold resolve` to apply")
+            console().print(f"override {remove} removed; run `onefold resolve` to apply")
             return
         rows = [o.__dict__ for o in ws.overrides()]
-    console.print(table(rows, title="overrides", columns=["override_id", "kind", "a", "b", "note"]))
+    console().print(
+        table(rows, title="overrides", columns=["override_id", "kind", "a", "b", "note"])
+    )
 
 
 @app.command()
@@ -272,9 +283,9 @@ def unmerge(profile_id: str, workspace: Path = WS) -> None:
     """Undo the latest merge into a profile, then re-resolve."""
     with _open(workspace) as ws:
         oid = ws.unmerge(profile_id)
-        with progress_bar(console) as report:
+        with progress_bar(console()) as report:
             result = ws.resolve(progress=report)
-    console.print(
+    console().print(
         f"override {oid} separates the merged profiles; resolve run "
         f"{result.run_id}: {result.ids.split} split, {result.profiles:,} profiles"
     )
@@ -292,7 +303,7 @@ def export_profiles(
     fmt_: Literal["csv", "parquet"] = "csv" if format == "csv" else "parquet"
     with _open(workspace) as ws:
         n = ws.export_profiles(out, fmt_)
-    console.print(f"wrote {n:,} profiles to {out}")
+    console().print(f"wrote {n:,} profiles to {out}")
 
 
 @export_app.command("links")
@@ -300,9 +311,10 @@ def export_links(out: Path = typer.Option(..., help="output CSV"), workspace: Pa
     """Write source,record_key,profile_id for every record (to evaluate against truth)."""
     with _open(workspace) as ws:
         n = ws.export_links(out)
-    console.print(f"wrote {n:,} links to {out}")
+    console().print(f"wrote {n:,} links to {out}")
 
 
 register_explain(app)
+register_collect(app)
 
 __all__ = ["app", "fmt", "main"]

@@ -18,7 +18,8 @@ from onefold.config._yaml import explain_validation, read_yaml
 from onefold.errors import ConfigError
 from onefold.schema import DEFAULT_TRAIT_KINDS, Channel, TraitKind
 
-Format = Literal["csv", "jsonl", "json", "parquet", "xlsx"]
+#: `segment`: messages of the Segment HTTP API, collected by `onefold serve` (no file).
+Format = Literal["csv", "jsonl", "json", "parquet", "xlsx", "segment"]
 
 _FREQ = re.compile(r"^(realtime|hourly|daily|weekly|monthly|\d+[mhdw])$")
 _FREQ_SECONDS = {
@@ -100,7 +101,9 @@ class SourceMapping(_Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""
-    path: str = Field(description="file path or glob, relative to the workspace")
+    path: str | None = Field(
+        default=None, description="file path or glob, relative to the workspace"
+    )
     format: Format
     channel: Channel
     system: str = Field(default="", description="the system that exports it, e.g. 'Salesforce'")
@@ -174,7 +177,14 @@ class SourceMapping(_Strict):
         object.__setattr__(self, "traits", fixed)
         if self.event_type and self.event_type_field:
             raise ValueError("give either event_type or event_type_field, not both")
+        if self.path is None and not self.collected:
+            raise ValueError(f"path: required for a {self.format} source")
         return self
+
+    @property
+    def collected(self) -> bool:
+        """Sent to `onefold serve` over HTTP rather than loaded from files."""
+        return self.format == "segment"
 
     @property
     def freshness_seconds(self) -> int:
@@ -186,6 +196,8 @@ class SourceMapping(_Strict):
 
     def files(self, workspace: Path) -> list[Path]:
         """The files this mapping currently matches, sorted for a deterministic load order."""
+        if self.path is None:
+            return []
         pattern = Path(self.path)
         if pattern.is_absolute():
             return sorted(p for p in Path(pattern.anchor).glob(str(pattern)[1:]) if p.is_file())

@@ -55,6 +55,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    @abc.abstractmethod
+    def cursor(self) -> Engine:
+        """Another connection to the same database, for use from another thread."""
+
     def fetchone(self, sql: str, params: Sequence[Any] | None = None, *, step: str = "") -> Any:
         """First column of the first row, or None."""
         rows = self.fetchall(sql, params, step=step)

@@ -33,16 +33,31 @@ class DuckDBEngine(Engine):
     ) -> None:
         self.path = str(path)
         try:
-            self.con = duckdb.connect(self.path)
+            con = duckdb.connect(self.path)
         except duckdb.IOException as exc:  # another process holds the write lock
             raise TransientError(f"cannot open {self.path}: {exc}") from exc
         if memory_limit:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET memory_limit = '{memory_limit}'")
         if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
-        self.con.execute("SET preserve_insertion_order = false")
+            con.execute(f"SET threads = {int(threads)}")
+        con.execute("SET preserve_insertion_order = false")
+        self._adopt(con)
+
+    def _adopt(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
         self.con.execute("SET TimeZone = 'UTC'")
         self._in_tx = False
+
+    def cursor(self) -> DuckDBEngine:
+        """Another connection to the same open database, for another thread.
+
+        DuckDB runs each connection's transactions concurrently (optimistic concurrency); the
+        server's collector, resolver and API readers each use their own.
+        """
+        other = DuckDBEngine.__new__(DuckDBEngine)
+        other.path = self.path
+        other._adopt(self.con.cursor())
+        return other
 
     def _run(self, sql: str, params: Sequence[Any] | None, step: str) -> duckdb.DuckDBPyConnection:
         started = time.perf_counter()

@@ -128,6 +128,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE runs ADD COLUMN fingerprint VARCHAR",
         ),
     ),
+    Migration(
+        6,
+        "collection API: keys (hashed), the server's envelope beside each raw message",
+        (
+            """CREATE TABLE api_keys (
+                key_id VARCHAR PRIMARY KEY,
+                kind VARCHAR NOT NULL,
+                source VARCHAR,
+                key_hash VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                revoked_at TIMESTAMPTZ,
+                note VARCHAR
+            )""",
+            "ALTER TABLE landed_records ADD COLUMN meta VARCHAR",
+        ),
+    ),
 )
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
+
 from onefold.config.mappings import FieldSpec, SourceMapping
 from onefold.engine.base import Engine
 from onefold.engine.sql import identifier, literal
@@ -51,13 +53,37 @@ def _chunk_select(chunk: Chunk, key_path: str) -> str:
         fields = ", ".join(f"{identifier(c)} := {identifier(c)}" for c in cols)
         payload = f"to_json(struct_pack({fields}))::VARCHAR"
         error = "NULL::VARCHAR"
+    meta = "__meta" if "__meta" in chunk.table.column_names else "NULL::VARCHAR"
+    path = literal(key_path)
     return f"""
         SELECT __row AS row_number, payload, err AS parse_error,
-               CASE WHEN err IS NULL THEN json_extract_string(payload, {literal(key_path)}) END
+               CASE WHEN err IS NULL THEN coalesce(json_extract_string(payload, {path}),
+                                                   json_extract_string(meta, {path})) END
                    AS record_key,
-               hash(payload) AS row_hash
-        FROM (SELECT __row, {payload} AS payload, {error} AS err FROM _chunk)
+               hash(payload) AS row_hash, meta
+        FROM (SELECT __row, {payload} AS payload, {error} AS err, {meta} AS meta FROM _chunk)
     """
+
+
+def _merge_sql(unique_keys: bool) -> str:
+    """Staged rows → landed_records, skipping what the source already holds."""
+    if unique_keys:  # by key alone (unparseable rows have none and are always kept)
+        partition = "record_key, CASE WHEN record_key IS NULL THEN row_number END"
+        held = "record_key"
+        same = "l.record_key = s.record_key"
+    else:  # by key and content: a changed row is a new version
+        partition, held = "record_key, row_hash", "row_hash"
+        same = "l.row_hash = s.row_hash AND l.record_key IS NOT DISTINCT FROM s.record_key"
+    return f"""INSERT INTO landed_records
+        SELECT ?, record_key, row_hash, ?, ?, ?, row_number, payload, parse_error, meta
+        FROM (SELECT *, row_number() OVER (PARTITION BY {partition}
+                                           ORDER BY row_number) AS copy
+              FROM {STAGING}) s
+        WHERE copy = 1 AND NOT EXISTS (
+            -- the semi join first: it hashes the staged rows, not the whole history
+            SELECT 1 FROM (SELECT row_hash, record_key FROM landed_records
+                           WHERE source = ? AND {held} IN (SELECT {held} FROM {STAGING})) l
+            WHERE {same})"""
 
 
 def land_file(
@@ -73,16 +99,27 @@ def land_file(
 
 
 def land_payloads(
-    engine: Engine, mapping: SourceMapping, payloads: Sequence[bytes], display_name: str
+    engine: Engine,
+    mapping: SourceMapping,
+    payloads: Sequence[bytes],
+    display_name: str,
+    *,
+    metas: Sequence[str | None] | None = None,
+    unique_keys: bool = False,
 ) -> LoadResult:
     """Land JSON documents handed over in memory (an event, a small batch) like a file's rows.
 
     Each payload is one JSON document as bytes; one that is not valid UTF-8 JSON is landed
-    with its parse error, exactly as a bad line of a JSONL file would be.
+    with its parse error, exactly as a bad line of a JSONL file would be. `metas` is what the
+    collector adds beside each raw message (receive time, corrected timestamp). With
+    `unique_keys`, a record key the source already holds adds nothing whatever the content:
+    a message id is delivered once, however often a client retries it.
     """
     table = lines_table(list(payloads), 1, skip_blank=False)
+    if metas is not None:
+        table = table.append_column("__meta", pa.array(list(metas), pa.string()))
     size = sum(len(p) for p in payloads)
-    return _land(engine, mapping, iter([Chunk(table, True)]), display_name, size)
+    return _land(engine, mapping, iter([Chunk(table, True)]), display_name, size, unique_keys)
 
 
 def _land(
@@ -91,13 +128,14 @@ def _land(
     chunks: Iterator[Chunk],
     display_name: str,
     file_bytes: int,
+    unique_keys: bool = False,
 ) -> LoadResult:
     key_path = FieldSpec(field=mapping.record_key).json_path()
     started = datetime.now(UTC)
     engine.execute(f"DROP TABLE IF EXISTS {STAGING}")
     engine.execute(
         f"CREATE TEMP TABLE {STAGING} (row_number BIGINT, payload VARCHAR, parse_error VARCHAR, "
-        "record_key VARCHAR, row_hash UHUGEINT)"
+        "record_key VARCHAR, row_hash UHUGEINT, meta VARCHAR)"
     )
     try:
         for chunk in chunks:
@@ -112,18 +150,7 @@ def _land(
         with engine.transaction():
             load_id = int(engine.fetchone("SELECT nextval('load_id_seq')"))
             engine.execute(
-                f"""INSERT INTO landed_records
-                SELECT ?, record_key, row_hash, ?, ?, ?, row_number, payload, parse_error
-                FROM (SELECT *, row_number() OVER (PARTITION BY record_key, row_hash
-                                                   ORDER BY row_number) AS copy
-                      FROM {STAGING}) s
-                WHERE copy = 1 AND NOT EXISTS (
-                    -- the semi join first: it hashes the staged rows, not the whole history
-                    SELECT 1 FROM (SELECT row_hash, record_key FROM landed_records
-                                   WHERE source = ? AND row_hash IN (
-                                       SELECT row_hash FROM {STAGING})) l
-                    WHERE l.row_hash = s.row_hash
-                      AND l.record_key IS NOT DISTINCT FROM s.record_key)""",
+                _merge_sql(unique_keys),
                 [mapping.name, load_id, started, display_name, mapping.name],
                 step=f"land {display_name}",
             )

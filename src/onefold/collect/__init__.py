@@ -1,0 +1,1 @@
+"""Real-time collection: the Segment-compatible HTTP API's messages, keys and store."""

@@ -1,0 +1,119 @@
+"""`onefold serve`: the ASGI app (FastAPI on uvicorn) over one workspace.
+
+FastAPI for the OpenAPI schema and typed query parameters of the Profile API; the tracking
+endpoints read the raw body themselves (JSON whatever the Content-Type, gzip or not) and
+answer through orjson. CORS is open to any origin: analytics.js runs on the customer's own
+sites, and a write key is public by design (it only appends events).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from onefold import __version__
+from onefold.collect.messages import RequestError
+from onefold.errors import NotFoundError, OnefoldError
+from onefold.server import profile_api, tracking_api
+from onefold.server.forward import ServerInfo, announce, run_forwarded, withdraw
+from onefold.server.responses import error_response, json_response
+from onefold.server.runtime import Runtime
+
+log = logging.getLogger("onefold.server")
+
+
+def create_app(root: Path, *, realtime: bool = True, info: ServerInfo | None = None) -> FastAPI:
+    """The app for the workspace at `root`; the runtime starts and stops with it.
+
+    `info` is the announced server (its admin token lets the CLI forward commands)."""
+    runtime = Runtime(root, realtime=realtime)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        if info is not None:
+            announce(runtime.ws.root, info)  # the CLI forwards its commands from now on
+        try:
+            yield
+        finally:
+            if info is not None:
+                withdraw(runtime.ws.root, info)
+            runtime.stop()
+
+    app = FastAPI(
+        title="onefold",
+        version=__version__,
+        summary="Segment-compatible collection API and the Profile API of one workspace",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        max_age=86400,
+    )
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, exc: RequestError) -> Response:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> Response:
+        return error_response(404, "not_found", str(exc))
+
+    @app.exception_handler(OnefoldError)
+    async def onefold_error(request: Request, exc: OnefoldError) -> Response:
+        return error_response(400, "error", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_params(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return error_response(400, "invalid_parameters", problems)
+
+    app.include_router(tracking_api.router(runtime))
+    app.include_router(profile_api.router(runtime))
+
+    @app.get("/health", tags=["server"], summary="Liveness and real-time resolution progress")
+    async def health() -> Response:
+        status = runtime.resolver.status
+        return json_response(
+            {
+                "status": "ok",
+                "commits": runtime.committer.commits,
+                "messages_committed": runtime.committer.messages,
+                "resolver": status.__dict__,
+            }
+        )
+
+    @app.post("/admin/cli", include_in_schema=False)
+    async def admin_cli(request: Request) -> Response:
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if info is None or not hmac.compare_digest(presented.encode(), info.token.encode()):
+            return error_response(401, "unauthorized", "not the server's admin token")
+        body: dict[str, Any] = await request.json()
+        argv = [str(a) for a in body.get("argv", [])]
+        if argv[:1] == ["serve"]:
+            return error_response(409, "running", f"a server already runs at {info.url}")
+
+        def run() -> tuple[int, str]:
+            with runtime.exclusive() as ws:
+                return run_forwarded(ws, argv, int(body.get("width", 100)), bool(body.get("color")))
+
+        code, output = await run_in_threadpool(run)
+        return json_response({"exit_code": code, "output": output})
+
+    return app

@@ -1,0 +1,52 @@
+"""Reading the key a request presents, the way each kind of client sends it.
+
+Server SDKs send the write key as the HTTP Basic user name with an empty password;
+analytics.js sends none (a header would cost a CORS preflight) and puts `writeKey` in the
+body instead. Profile API clients may also use `Authorization: Bearer KEY`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from starlette.requests import Request
+
+from onefold.collect.keys import KeyKind, KeyRing
+from onefold.collect.messages import RequestError
+
+
+def presented_key(request: Request, body: dict[str, Any] | None = None) -> str | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, credentials = auth.partition(" ")
+    if scheme.lower() == "basic" and credentials:
+        try:
+            user = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise RequestError(
+                401, "unauthorized", "Authorization: not valid Basic credentials"
+            ) from None
+        if user.partition(":")[0]:
+            return user.partition(":")[0]
+    elif scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if body is not None and isinstance(body.get("writeKey"), str) and body["writeKey"]:
+        return str(body["writeKey"])
+    return None
+
+
+def require_key(
+    keys: KeyRing, request: Request, kind: KeyKind, body: dict[str, Any] | None = None
+) -> str | None:
+    """The source of the valid key presented (None for a read key), or a 401."""
+    key = presented_key(request, body)
+    if key is None:
+        where = "as the Basic user name or writeKey" if kind == "write" else "as Bearer or Basic"
+        raise RequestError(401, "unauthorized", f"no {kind} key: send one {where}")
+    found = keys.verify(key, kind)
+    if found is None:
+        raise RequestError(
+            401, "unauthorized", f"invalid or revoked {kind} key (see `onefold keys list`)"
+        )
+    return found.source

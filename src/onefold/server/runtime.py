@@ -1,0 +1,134 @@
+"""What a running `onefold serve` holds: the workspace, its writer, resolver and readers.
+
+One process owns the DuckDB file. Inside it each role has its own connection (a
+`Workspace.fork`) and so its own transactions:
+- the group committer lands collected messages (the only writer of `landed_records` here);
+- the resolver resolves what was landed, incrementally, as soon as a commit is made, and runs
+  the CLI commands forwarded to the server (`server.forward`) — one at a time, under one lock,
+  because both rewrite the identity and profile tables;
+- each API worker thread reads through its own fork and sees the last committed run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from onefold.collect.committer import GroupCommitter
+from onefold.collect.keys import KeyRing
+from onefold.workspace import Workspace
+
+log = logging.getLogger("onefold.server")
+
+
+@dataclass
+class ResolverStatus:
+    """Progress of real-time resolution, for `/health` (and tests waiting on it)."""
+
+    commits_seen: int = 0
+    commits_resolved: int = 0
+    runs: int = 0
+    last_seconds: float = 0.0
+    last_error: str | None = None
+
+
+class Resolver:
+    """Resolves incrementally after every commit; commits made meanwhile share the next run."""
+
+    def __init__(self, ws: Workspace, enabled: bool = True) -> None:
+        self.ws = ws
+        self.enabled = enabled
+        self.lock = threading.Lock()
+        self.status = ResolverStatus()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="onefold-resolve", daemon=True)
+
+    def start(self) -> None:
+        if self.enabled:
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def notify(self) -> None:
+        """Called by the committer after each commit."""
+        with self._wake:
+            self.status.commits_seen += 1
+            self._wake.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while (
+                    not self._stopping and self.status.commits_resolved >= self.status.commits_seen
+                ):
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                target = self.status.commits_seen
+            started = time.perf_counter()
+            try:
+                with self.lock:
+                    self.ws.resolve(incremental=True)
+            except Exception as exc:  # keep serving; the next commit tries again
+                log.exception("real-time resolve failed")
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                time.sleep(0.5)
+            else:
+                self.status.last_error = None
+            self.status.runs += 1
+            self.status.last_seconds = time.perf_counter() - started
+            with self._wake:
+                self.status.commits_resolved = max(self.status.commits_resolved, target)
+
+
+class Runtime:
+    """Everything the ASGI app needs, started and stopped with it."""
+
+    def __init__(self, root: Path, *, realtime: bool = True) -> None:
+        self.ws = Workspace(root)
+        self.keys = KeyRing(self.ws.fork().engine)
+        self.resolver = Resolver(self.ws.fork(), enabled=realtime)
+        self.committer = GroupCommitter(self.ws.fork().engine, on_commit=self.resolver.notify)
+        self._readers = threading.local()
+        self._forks: list[Workspace] = []
+        self._forks_lock = threading.Lock()
+
+    def start(self) -> None:
+        self.committer.start()
+        self.resolver.start()
+
+    def stop(self) -> None:
+        self.committer.stop()
+        self.resolver.stop()
+        with self._forks_lock:
+            for fork in self._forks:
+                fork.close()
+        self.ws.close()
+
+    def reader(self) -> Workspace:
+        """This thread's read connection (API handlers run on a pool of worker threads)."""
+        ws: Workspace | None = getattr(self._readers, "ws", None)
+        if ws is None:
+            ws = self.ws.fork()
+            self._readers.ws = ws
+            with self._forks_lock:
+                self._forks.append(ws)
+        return ws
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Workspace]:
+        """The resolver's workspace with real-time resolution paused: for forwarded CLI
+        commands, which may rewrite what the resolver writes."""
+        with self.resolver.lock:
+            yield self.resolver.ws
