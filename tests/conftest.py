@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from live_server import Keys, LiveServer, free_port, prepare_workspace
 from onefold import Workspace
 
 
@@ -29,3 +30,13 @@ def add_source(workspace: Workspace) -> Callable[[str, str, str, str], Path]:
         return path
 
     return add
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[LiveServer, Keys]]:
+    """A running `onefold serve` over a workspace with the HTTP source `web`."""
+    root = tmp_path / "served"
+    keys = prepare_workspace(root)
+    server = LiveServer(root, free_port(), tmp_path / "server.log").start()
+    yield server, keys
+    server.stop()
