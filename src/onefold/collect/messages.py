@@ -40,6 +40,16 @@ SHORT_PATHS = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+def too_large(what: str) -> RequestError:
+    """The 413 for a request body over the limit; `what` says by how much."""
+    return RequestError(
+        413,
+        "request_too_large",
+        f"request body {what}; at most {MAX_REQUEST_BYTES:,} bytes (500 KB) are accepted: "
+        "send smaller batches",
+    )
+
+
 class RequestError(Exception):
     """The whole request is refused: `status` and a `code` the SDKs print with the message."""
 
@@ -58,12 +68,7 @@ def read_body(raw: bytes, content_encoding: str | None) -> dict[str, Any]:
     elif encoding not in ("", "identity"):
         raise RequestError(415, "unsupported_encoding", f"Content-Encoding {encoding!r}: use gzip")
     if len(raw) > MAX_REQUEST_BYTES:
-        raise RequestError(
-            413,
-            "request_too_large",
-            f"request body is {len(raw):,} bytes; at most {MAX_REQUEST_BYTES:,} are accepted "
-            "(send smaller batches)",
-        )
+        raise too_large(f"is {len(raw):,} bytes")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -83,11 +88,7 @@ def _gunzip(raw: bytes) -> bytes:
     except zlib.error as exc:
         raise RequestError(400, "invalid_gzip", f"body is not valid gzip: {exc}") from exc
     if len(out) > MAX_REQUEST_BYTES or inflater.unconsumed_tail:
-        raise RequestError(
-            413,
-            "request_too_large",
-            f"request body inflates to more than {MAX_REQUEST_BYTES:,} bytes",
-        )
+        raise too_large(f"inflates to more than {MAX_REQUEST_BYTES:,} bytes")
     return out
 
 

@@ -35,6 +35,7 @@ from onefold.collect.messages import (
     RequestError,
     check_message,
     read_body,
+    too_large,
 )
 from onefold.server.auth import require_key
 from onefold.server.responses import error_response, json_response
@@ -84,19 +85,12 @@ async def _read_limited(request: Request) -> bytes:
     """The body, refusing early (before reading it all) what is over the request limit."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        raise RequestError(
-            413,
-            "request_too_large",
-            f"request body is {int(declared):,} bytes; at most "
-            f"{MAX_REQUEST_BYTES:,} are accepted (send smaller batches)",
-        )
+        raise too_large(f"is {int(declared):,} bytes")
     parts, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_REQUEST_BYTES:
-            raise RequestError(
-                413, "request_too_large", f"request body over {MAX_REQUEST_BYTES:,} bytes"
-            )
+            raise too_large(f"is over {MAX_REQUEST_BYTES:,} bytes")
         parts.append(chunk)
     return b"".join(parts)
 
