@@ -52,6 +52,7 @@ class Resolver:
     def start(self) -> None:
         if self.enabled:
             self._thread.start()
+            self.notify()  # catch up with what was landed while no server ran
 
     def stop(self) -> None:
         with self._wake:
