@@ -130,7 +130,7 @@ def serve(
     info = ServerInfo.new(f"http://{host}:{port}")
     app = create_app(root, realtime=realtime, info=info)  # takes the database's lock
     console().print(
-        f"onefold serving {root} at {info.url}  (API docs {info.url}/docs; "
+        f"onefold serving {root} at {info.url}  (OpenAPI schema {info.url}/openapi.json; "
         "the CLI keeps working: commands are forwarded here)"
     )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, http="httptools")

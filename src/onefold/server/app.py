@@ -55,6 +55,8 @@ def create_app(root: Path, *, realtime: bool = True, info: ServerInfo | None = N
         version=__version__,
         summary="Segment-compatible collection API and the Profile API of one workspace",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their JS from a CDN: nothing may at run time
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.add_middleware(

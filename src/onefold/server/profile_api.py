@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from onefold.clean.identifiers import normalise_identifier
 from onefold.collect.messages import RequestError
 from onefold.explain import explain_profile
 from onefold.lookup import (
@@ -46,7 +47,12 @@ def _profile_id(ws: Workspace, ref: str) -> str:
     if m and m.group(1) in id_types:
         values = [v for t, v in identifier_candidates(ref, id_types) if t == m.group(1)]
         if not values:
-            raise RequestError(400, "invalid_identifier", f"{ref!r} is not a valid {m.group(1)}")
+            why = normalise_identifier(m.group(2), id_types[m.group(1)]).reason
+            raise RequestError(
+                400,
+                "invalid_identifier",
+                f"{ref!r} is not a usable {m.group(1)}" + (f": {why}" if why else ""),
+            )
         found = profiles_with(ws.engine, m.group(1), values)
         if not found:
             raise RequestError(404, "not_found", f"no profile holds {m.group(1)} {values[0]!r}")
