@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 
-from live_server import Keys, LiveServer
+from live_server import Keys, LiveServer, poll
 
 
 def send(server: LiveServer, keys: Keys, batch: list[dict[str, Any]]) -> None:
@@ -117,3 +118,26 @@ def test_openapi_schema_lists_every_documented_path(live: tuple[LiveServer, Keys
     ):
         assert p in paths, p
     assert "requestBody" in paths["/v1/batch"]["post"]
+
+
+def test_an_identify_is_queryable_within_a_second_of_its_ack(
+    live: tuple[LiveServer, Keys],
+) -> None:
+    server, keys = live
+    send(server, keys, [{"type": "page", "name": "Home", "anonymousId": "anon-q"}])
+    login = {
+        "type": "identify",
+        "userId": "u-q",
+        "anonymousId": "anon-q",
+        "traits": {"email": "quick@mail.net"},
+    }
+    r = httpx.post(f"{server.url}/v1/identify", json=login, auth=(keys.write, ""))
+    acked = time.monotonic()
+    assert r.status_code == 200
+
+    def joined() -> bool:
+        found = get(server, keys, "email:quick@mail.net/events")
+        return found.status_code == 200 and len(found.json()["events"]) == 2
+
+    assert poll(joined, timeout=5, every=0.01)
+    assert time.monotonic() - acked < 1.0
