@@ -195,9 +195,10 @@ def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> 
             [profile_id],
         ),
         timeline=timeline(engine, profile_id, timeline_limit),
-        history=engine.fetch_dicts(
-            "SELECT run_id, happened_at, event, other_profile_id FROM profile_history "
-            "WHERE profile_id = ? OR other_profile_id = ? ORDER BY run_id",
+        history=engine.fetch_dicts(  # a union, not OR: each side is an index lookup
+            "SELECT run_id, happened_at, event, other_profile_id FROM ("
+            "SELECT * FROM profile_history WHERE profile_id = ? UNION "
+            "SELECT * FROM profile_history WHERE other_profile_id = ?) ORDER BY run_id",
             [profile_id, profile_id],
         ),
     )

@@ -144,6 +144,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE landed_records ADD COLUMN meta VARCHAR",
         ),
     ),
+    Migration(
+        7,
+        "Profile API: profile history looked up by profile id",
+        (
+            "CREATE INDEX profile_history_by_profile ON profile_history (profile_id)",
+            "CREATE INDEX profile_history_by_other ON profile_history (other_profile_id)",
+        ),
+    ),
 )
 
 
