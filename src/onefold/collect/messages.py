@@ -6,7 +6,8 @@ real SDKs send (seen by pointing them at a capture server, not taken from the do
   the write key as HTTP Basic user *and* `writeKey` in the body; rudder gzips the body and
   puts identify traits in `context.traits`, and counts only a 200 as delivered;
 - analytics.js posts one message per request to `/v1/t`, `/v1/p`, `/v1/i`… (or `/v1/b` when
-  batching) as `text/plain` to avoid a CORS preflight, with `writeKey` and `sentAt` inside.
+  batching) as `text/plain`, with `writeKey` and `sentAt` inside and a Basic auth header
+  (so browsers preflight; the server answers it).
 
 Limits follow Segment's documentation: 32 KB per message, 500 KB per request.
 """

@@ -1,8 +1,9 @@
 """Reading the key a request presents, the way each kind of client sends it.
 
 Server SDKs send the write key as the HTTP Basic user name with an empty password;
-analytics.js sends none (a header would cost a CORS preflight) and puts `writeKey` in the
-body instead. Profile API clients may also use `Authorization: Bearer KEY`.
+analytics.js (1.84) sends that header too and `writeKey` in the body (and in every message of
+a batch); older browser builds send only the body's. Profile API clients may also use
+`Authorization: Bearer KEY`.
 """
 
 from __future__ import annotations

@@ -99,6 +99,12 @@ def _rejected_json(r: Rejected) -> dict[str, Any]:
     return {"index": r.index, "messageId": r.message_id, "field": r.field, "reason": r.reason}
 
 
+def _without_key(msg: Any) -> Any:
+    if isinstance(msg, dict) and "writeKey" in msg:
+        return {k: v for k, v in msg.items() if k != "writeKey"}
+    return msg
+
+
 def _check_all(body: dict[str, Any], raw: bytes, kind: str | None) -> list[Accepted | Rejected]:
     now = datetime.now(UTC)
     if kind is None:
@@ -114,10 +120,11 @@ def _check_all(body: dict[str, Any], raw: bytes, kind: str | None) -> list[Accep
                 f"{len(batch):,} messages; at most {MAX_BATCH_MESSAGES:,} per batch",
             )
         sent_at = body.get("sentAt")
+        # analytics.js puts the write key in every message of a batch too: not kept either
+        batch = [_without_key(m) for m in batch]
         return [check_message(m, i, now, batch_sent_at=sent_at) for i, m in enumerate(batch)]
     if "writeKey" in body:  # a secret: not kept with the message
-        body = {k: v for k, v in body.items() if k != "writeKey"}
-        return [check_message(body, 0, now, type_hint=kind)]
+        return [check_message(_without_key(body), 0, now, type_hint=kind)]
     return [check_message(body, 0, now, type_hint=kind, raw=raw)]
 
 
