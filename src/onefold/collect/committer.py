@@ -136,6 +136,20 @@ class GroupCommitter:
             )
         self._on_commit()
 
+    def _claim(self, source: str, message_ids: list[str]) -> set[str]:
+        """The ids not yet held by `source`, now claimed: one primary-key lookup each rather
+        than a scan of everything landed (the claim commits or rolls back with the group)."""
+        self._engine.register("_collect_ids", pa.table({"message_id": message_ids}))
+        try:
+            rows = self._engine.fetchall(
+                "INSERT INTO collected_ids SELECT ?, message_id FROM _collect_ids "
+                "ON CONFLICT DO NOTHING RETURNING message_id",
+                [source],
+            )
+        finally:
+            self._engine.unregister("_collect_ids")
+        return {str(r[0]) for r in rows}
+
     def _write(self, group: list[_Pending]) -> dict[str, set[str]]:
         """Inside the transaction: land each source's messages, record the rejects."""
         by_source: dict[str, list[_Pending]] = {}
@@ -143,23 +157,23 @@ class GroupCommitter:
             by_source.setdefault(p.mapping.name, []).append(p)
         stored: dict[str, set[str]] = {}
         for name, pendings in by_source.items():
-            messages = [m for p in pendings for m in p.accepted]
-            if not messages:
+            first: dict[str, Accepted] = {}
+            for m in (m for p in pendings for m in p.accepted):
+                first.setdefault(m.message_id, m)  # a retry inside the same group
+            if not first:
                 continue
-            loaded = land_payloads(
-                self._engine,
-                pendings[0].mapping,
-                [m.payload for m in messages],
-                f"(http) {name}",
-                metas=[m.meta for m in messages],
-                unique_keys=True,
-            )
-            stored[name] = {
-                str(r[0])
-                for r in self._engine.fetchall(
-                    "SELECT record_key FROM landed_records WHERE load_id = ?", [loaded.load_id]
+            fresh = self._claim(name, list(first))
+            new = [m for mid, m in first.items() if mid in fresh]
+            if new:
+                land_payloads(
+                    self._engine,
+                    pendings[0].mapping,
+                    [m.payload for m in new],
+                    f"(http) {name}",
+                    metas=[m.meta for m in new],
+                    known_new=True,
                 )
-            }
+            stored[name] = fresh
         rejects = [(p, r) for p in group for r in p.rejected]
         if rejects:
             now = datetime.now(UTC)

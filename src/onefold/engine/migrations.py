@@ -152,6 +152,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX profile_history_by_other ON profile_history (other_profile_id)",
         ),
     ),
+    Migration(
+        8,
+        "collection API: message ids claimed through a primary key (index lookups, no scans)",
+        (
+            """CREATE TABLE collected_ids (
+                source VARCHAR NOT NULL,
+                message_id VARCHAR NOT NULL,
+                PRIMARY KEY (source, message_id)
+            )""",
+            "INSERT INTO collected_ids SELECT DISTINCT source, record_key FROM landed_records "
+            "WHERE meta IS NOT NULL AND record_key IS NOT NULL",
+        ),
+    ),
 )
 
 

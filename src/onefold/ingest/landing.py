@@ -65,8 +65,13 @@ def _chunk_select(chunk: Chunk, key_path: str) -> str:
     """
 
 
-def _merge_sql(unique_keys: bool) -> str:
-    """Staged rows → landed_records, skipping what the source already holds."""
+def _merge_sql(unique_keys: bool, known_new: bool = False) -> str:
+    """Staged rows → landed_records, skipping what the source already holds (unless the
+    caller has established that every staged row is new)."""
+    if known_new:
+        return f"""INSERT INTO landed_records
+            SELECT ?, record_key, row_hash, ?, ?, ?, row_number, payload, parse_error, meta
+            FROM {STAGING}"""
     if unique_keys:  # by key alone (unparseable rows have none and are always kept)
         partition = "record_key, CASE WHEN record_key IS NULL THEN row_number END"
         held = "record_key"
@@ -106,6 +111,7 @@ def land_payloads(
     *,
     metas: Sequence[str | None] | None = None,
     unique_keys: bool = False,
+    known_new: bool = False,
 ) -> LoadResult:
     """Land JSON documents handed over in memory (an event, a small batch) like a file's rows.
 
@@ -113,13 +119,16 @@ def land_payloads(
     with its parse error, exactly as a bad line of a JSONL file would be. `metas` is what the
     collector adds beside each raw message (receive time, corrected timestamp). With
     `unique_keys`, a record key the source already holds adds nothing whatever the content:
-    a message id is delivered once, however often a client retries it.
+    a message id is delivered once, however often a client retries it. `known_new` skips the
+    check against what is held: the collector has claimed the ids already (`collected_ids`).
     """
     table = lines_table(list(payloads), 1, skip_blank=False)
     if metas is not None:
         table = table.append_column("__meta", pa.array(list(metas), pa.string()))
     size = sum(len(p) for p in payloads)
-    return _land(engine, mapping, iter([Chunk(table, True)]), display_name, size, unique_keys)
+    return _land(
+        engine, mapping, iter([Chunk(table, True)]), display_name, size, unique_keys, known_new
+    )
 
 
 def _land(
@@ -129,6 +138,7 @@ def _land(
     display_name: str,
     file_bytes: int,
     unique_keys: bool = False,
+    known_new: bool = False,
 ) -> LoadResult:
     key_path = FieldSpec(field=mapping.record_key).json_path()
     started = datetime.now(UTC)
@@ -150,8 +160,9 @@ def _land(
         with engine.transaction():
             load_id = int(engine.fetchone("SELECT nextval('load_id_seq')"))
             engine.execute(
-                _merge_sql(unique_keys),
-                [mapping.name, load_id, started, display_name, mapping.name],
+                _merge_sql(unique_keys, known_new),
+                [mapping.name, load_id, started, display_name]
+                + ([] if known_new else [mapping.name]),
                 step=f"land {display_name}",
             )
             read, unreadable = engine.fetchall(
