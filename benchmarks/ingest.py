@@ -213,6 +213,7 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     acked_batches: list[int] = field(default_factory=list)
     unsent: int = 0  # open loop: requests given up on, never sent
+    unsent_measured: int = 0  # of which after the warm-up (their waits are in `latencies`)
     first: float = 0.0
     last: float = 0.0
 
@@ -305,6 +306,7 @@ async def track_phase(
             if now > give_up:
                 tally.unsent += 1
                 if i >= warm:
+                    tally.unsent_measured += 1
                     tally.latencies.append(now - due)
                 continue
             if due > now:
@@ -516,9 +518,9 @@ def main() -> None:
         track_commits = h2["commits"] - h1["commits"]
         results.update(
             **percentiles(b.latencies, "track_"),
-            track_requests=len(b.latencies) - b.unsent,
+            track_requests=len(b.latencies) - b.unsent_measured,
             track_unsent=b.unsent,
-            track_rate=round((len(b.latencies) - b.unsent) / track_window, 1),
+            track_rate=round((len(b.latencies) - b.unsent_measured) / track_window, 1),
             track_target_rate=args.rate,
             track_commits=track_commits,
             track_group_messages=round(
