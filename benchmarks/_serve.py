@@ -120,25 +120,29 @@ class Server:
         return 0.0
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy (every process, every core)."""
+def machine_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine has been busy (every process, every core), and the
+    seconds stolen by the hypervisor (other virtual machines on the host)."""
     v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(v[:8]) - v[3] - v[4]) / _TICKS  # less idle and iowait; guest is in user
+    busy = sum(v[:7]) - v[3] - v[4]  # user … softirq, less idle and iowait; guest is in user
+    return busy / _TICKS, v[7] / _TICKS
 
 
 @dataclass
 class CpuMeter:
     """CPU used over one phase, as cores (CPU s / wall s): by the server, by this process (the
-    load generator) and by everything else on the machine (other users of the shared cores)."""
+    load generator), by every other process, and stolen by the hypervisor (`steal`: the
+    cores are shared with other virtual machines, and what they take is not ours)."""
 
     server: Server
     _t: float = 0.0
     _server: float = 0.0
     _self: float = 0.0
-    _machine: float = 0.0
+    _machine: tuple[float, float] = (0.0, 0.0)
     server_cores: float = 0.0
     client_cores: float = 0.0
     other_cores: float = 0.0
+    steal_cores: float = 0.0
 
     def __enter__(self) -> CpuMeter:
         self._t, self._server, self._self = (
@@ -146,15 +150,17 @@ class CpuMeter:
             self.server.cpu_seconds(),
             self_cpu_seconds(),
         )
-        self._machine = machine_busy_seconds()
+        self._machine = machine_seconds()
         return self
 
     def __exit__(self, *exc: object) -> None:
         wall = time.perf_counter() - self._t
         self.server_cores = round((self.server.cpu_seconds() - self._server) / wall, 2)
         self.client_cores = round((self_cpu_seconds() - self._self) / wall, 2)
-        machine = (machine_busy_seconds() - self._machine) / wall
+        busy, steal = machine_seconds()
+        machine = (busy - self._machine[0]) / wall
         self.other_cores = round(max(0.0, machine - self.server_cores - self.client_cores), 2)
+        self.steal_cores = round((steal - self._machine[1]) / wall, 2)
 
 
 class PySpy:

@@ -32,6 +32,7 @@ import base64
 import contextlib
 import logging
 import random
+import re
 import shutil
 import ssl
 import sys
@@ -188,7 +189,7 @@ def batch_templates(rng: random.Random, users: list[User], sent_at: datetime) ->
 
 
 def track_templates(rng: random.Random, users: list[User], sent_at: datetime) -> list[bytes]:
-    out = []
+    out: list[bytes] = []
     while len(out) < TEMPLATES * 4:
         msg = make_message(rng, rng.choice(users), f"t-{SLOT.decode()}", sent_at)
         if msg["type"] == "track":
@@ -217,7 +218,9 @@ class Tally:
     first: float = 0.0
     last: float = 0.0
 
-    def record(self, n: int, started: float, done: float, status: str, body: Any, measured: bool):
+    def record(
+        self, n: int, started: float, done: float, status: str, body: Any, measured: bool
+    ) -> None:
         self.statuses[status] += 1
         if status != "200":
             return
@@ -234,56 +237,129 @@ class Tally:
 _TLS = ssl.create_default_context()
 
 
-def client(url: str, write_key: str) -> httpx.AsyncClient:
-    """One keep-alive connection. A client per worker, not one pool shared by all: httpcore's
-    pool checks every pooled connection (a socket poll each) on every request."""
-    auth = base64.b64encode(f"{write_key}:".encode()).decode()
-    return httpx.AsyncClient(
-        base_url=url,
-        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        timeout=httpx.Timeout(120.0, pool=None),
-        verify=_TLS,  # plain HTTP; shared so that each client does not build its own
-    )
+class HttpxConn:
+    """One keep-alive connection through httpx. One client per worker, not one pool shared by
+    all: httpcore's pool checks every pooled connection (a socket poll each) per request."""
+
+    def __init__(self, url: str, write_key: str) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=url,
+            headers={"Authorization": basic(write_key), "Content-Type": "application/json"},
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            timeout=httpx.Timeout(120.0, pool=None),
+            verify=_TLS,  # plain HTTP; shared so that each client does not build its own
+        )
+
+    async def post(self, path: str, body: bytes) -> tuple[str, Any]:
+        try:
+            r = await self.client.post(path, content=body)
+        except httpx.HTTPError as exc:
+            return type(exc).__name__, None
+        return str(r.status_code), orjson.loads(r.content) if r.status_code == 200 else None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
-async def post(c: httpx.AsyncClient, path: str, body: bytes) -> tuple[str, Any]:
-    try:
-        r = await c.post(path, content=body)
-    except httpx.HTTPError as exc:
-        return type(exc).__name__, None
-    return str(r.status_code), orjson.loads(r.content) if r.status_code == 200 else None
+_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)")
+
+
+class RawConn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection written by hand: the request head is built once and
+    a response is read by its Content-Length (what uvicorn sends). About a tenth of httpx's
+    CPU per request, which matters when the generator shares 2 cores with the server."""
+
+    def __init__(self, url: str, write_key: str) -> None:
+        self.url = httpx.URL(url)
+        self.head = (
+            f"Host: {self.url.host}:{self.url.port}\r\nAuthorization: {basic(write_key)}\r\n"
+            "Content-Type: application/json\r\n"
+        ).encode()
+        self.buffer = bytearray()
+        self.waiting: asyncio.Future[tuple[str, bytes]] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    async def connect(self) -> RawConn:
+        loop = asyncio.get_running_loop()
+        await loop.create_connection(lambda: self, self.url.host, self.url.port or 80)
+        return self
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_result(("ConnectionLost", b""))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.waiting is None:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        found = _LENGTH.search(head)
+        length = int(found.group(1)) if found else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        body = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        self.waiting.set_result((head[9:12].decode(), body))
+
+    async def post(self, path: str, body: bytes) -> tuple[str, Any]:
+        if self.transport is None:
+            return "ConnectionLost", None
+        self.waiting = asyncio.get_running_loop().create_future()
+        self.transport.write(
+            b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), self.head, len(body), body)
+        )
+        status, raw = await self.waiting
+        return status, orjson.loads(raw) if status == "200" else None
+
+    async def aclose(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+Conn = HttpxConn | RawConn
+
+
+def basic(key: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+async def connect(kind: str, url: str, key: str, n: int) -> list[Conn]:
+    if kind == "httpx":
+        return [HttpxConn(url, key) for _ in range(n)]
+    return list(await asyncio.gather(*(RawConn(url, key).connect() for _ in range(n))))
 
 
 async def batch_phase(
-    url: str, key: str, templates: list[bytes], clients: int, seconds: float, max_events: int
+    conns: list[Conn], templates: list[bytes], seconds: float, max_events: int
 ) -> Tally:
     """`clients` closed-loop clients posting batches back to back until the deadline."""
     tally = Tally()
-    conns = [client(url, key) for _ in range(clients)]
     counter = iter(range(max_events // BATCH))
     start = time.perf_counter()
     tally.first = start + WARMUP_SECONDS
     deadline = tally.first + seconds
 
-    async def one_client(c: httpx.AsyncClient) -> None:
+    async def one_client(c: Conn) -> None:
         for n in counter:
             if time.perf_counter() >= deadline:
                 return
             body = fill(templates, n)
             t0 = time.perf_counter()
-            status, resp = await post(c, "/v1/batch", body)
+            status, resp = await c.post("/v1/batch", body)
             tally.record(n, t0, time.perf_counter(), status, resp, t0 >= tally.first)
 
-    try:
-        await asyncio.gather(*(one_client(c) for c in conns))
-    finally:
-        await asyncio.gather(*(c.aclose() for c in conns))
+    await asyncio.gather(*(one_client(c) for c in conns))
     return tally
 
 
 async def track_phase(
-    url: str, key: str, templates: list[bytes], rate: float, seconds: float, connections: int
+    conns: list[Conn], templates: list[bytes], rate: float, seconds: float
 ) -> Tally:
     """Open loop: request i is due at start + i / rate and timed from then, however late it
     is sent. `connections` workers take the requests in order, each on its own keep-alive
@@ -291,7 +367,6 @@ async def track_phase(
     still unsent GRACE_SECONDS after the last one was due is not sent: each counts in the
     latencies with the time it had waited by then (a lower bound), and in `unsent`."""
     tally = Tally()
-    conns = [client(url, key) for _ in range(connections)]
     warm = int(rate * WARMUP_SECONDS)
     total = warm + int(rate * seconds)
     start = time.perf_counter() + 0.05
@@ -299,7 +374,7 @@ async def track_phase(
     give_up = start + total / rate + GRACE_SECONDS
     order = iter(range(total))
 
-    async def worker(c: httpx.AsyncClient) -> None:
+    async def worker(c: Conn) -> None:
         for i in order:
             due = start + i / rate
             now = time.perf_counter()
@@ -311,24 +386,31 @@ async def track_phase(
                 continue
             if due > now:
                 await asyncio.sleep(due - now)
-            status, resp = await post(c, "/v1/track", fill(templates, i))
+            status, resp = await c.post("/v1/track", fill(templates, i))
             tally.record(i, due, time.perf_counter(), status, resp, i >= warm)
 
-    try:
-        await asyncio.gather(*(worker(c) for c in conns))
-    finally:
-        await asyncio.gather(*(c.aclose() for c in conns))
+    await asyncio.gather(*(worker(c) for c in conns))
     return tally
 
 
-def run_async(coro: Callable[[], Awaitable[Tally]]) -> Tally:
+def run_phase(
+    kind: str, url: str, key: str, n: int, phase: Callable[[list[Conn]], Awaitable[Tally]]
+) -> Tally:
+    """Open `n` connections, then run the phase on them (on uvloop when installed)."""
+
+    async def run() -> Tally:
+        conns = await connect(kind, url, key, n)
+        try:
+            return await phase(conns)
+        finally:
+            await asyncio.gather(*(c.aclose() for c in conns))
+
     try:
         import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(coro())  # type: ignore[arg-type]
     except ImportError:
-        return asyncio.run(coro())  # type: ignore[arg-type]
+        return asyncio.run(run())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(run())
 
 
 # -- the limit: the store on its own ----------------------------------------------------------
@@ -350,7 +432,7 @@ class SqlTimes(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.seconds: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()  # summed seconds (Counter for most_common)
         self.calls: Counter[str] = Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -358,7 +440,7 @@ class SqlTimes(logging.Handler):
             return  # fetch_arrow logs its SQL untimed
         secs, _step, sql = record.args
         name = " ".join(str(sql).split())[:70]
-        self.seconds[name] += float(secs)
+        self.seconds[name] += float(str(secs))  # type: ignore[assignment]
         self.calls[name] += 1
 
     def __enter__(self) -> SqlTimes:
@@ -449,6 +531,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20, help="measured seconds per phase")
     ap.add_argument("--rate", type=float, default=500, help="/v1/track requests per second")
     ap.add_argument("--track-connections", type=int, default=64, help="keep-alive pool size")
+    ap.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="load generator's HTTP client: hand-written keep-alive (default) or httpx",
+    )
     ap.add_argument("--max-events", type=int, default=3_000_000, help="bound on phase (a)")
     ap.add_argument("--store-group", type=int, help="requests per store transaction")
     ap.add_argument("--realtime", action="store_true", help="serve with real-time resolution")
@@ -483,10 +571,12 @@ def main() -> None:
         h0 = server.health()
         spy = PySpy(args.py_spy, server, "batch", WARMUP_SECONDS + args.seconds)
         with CpuMeter(server) as cpu_a:
-            a = run_async(
-                lambda: batch_phase(
-                    server.url, key, batches, args.clients, args.seconds, args.max_events
-                )
+            a = run_phase(
+                args.client,
+                server.url,
+                key,
+                args.clients,
+                lambda conns: batch_phase(conns, batches, args.seconds, args.max_events),
             )
         spy.wait()
         h1 = server.health()
@@ -502,15 +592,18 @@ def main() -> None:
             batch_server_cores=cpu_a.server_cores,
             batch_client_cores=cpu_a.client_cores,
             batch_other_cores=cpu_a.other_cores,
+            batch_steal_cores=cpu_a.steal_cores,
         )
 
         console.print(f"phase (b): /v1/track at {args.rate:g} req/s, open loop, {args.seconds:g} s")
         spy = PySpy(args.py_spy, server, "track", WARMUP_SECONDS + args.seconds)
         with CpuMeter(server) as cpu_b:
-            b = run_async(
-                lambda: track_phase(
-                    server.url, key, singles, args.rate, args.seconds, args.track_connections
-                )
+            b = run_phase(
+                args.client,
+                server.url,
+                key,
+                args.track_connections,
+                lambda conns: track_phase(conns, singles, args.rate, args.seconds),
             )
         spy.wait()
         h2 = server.health()
@@ -529,6 +622,7 @@ def main() -> None:
             track_server_cores=cpu_b.server_cores,
             track_client_cores=cpu_b.client_cores,
             track_other_cores=cpu_b.other_cores,
+            track_steal_cores=cpu_b.steal_cores,
         )
         if args.realtime:
             console.print("waiting for the real-time resolver to catch up (≤ 300 s)")
@@ -593,7 +687,9 @@ def main() -> None:
 
 
 def cores(r: dict[str, Any], phase: str) -> str:
-    return " / ".join(f"{r[f'{phase}_{who}_cores']:.2f}" for who in ("server", "client", "other"))
+    return " / ".join(
+        f"{r[f'{phase}_{who}_cores']:.2f}" for who in ("server", "client", "other", "steal")
+    )
 
 
 def show(console: Console, args: argparse.Namespace, r: dict[str, Any]) -> None:
@@ -619,7 +715,7 @@ def show(console: Console, args: argparse.Namespace, r: dict[str, Any]) -> None:
         "",
     )
     table.add_row(
-        "  cores used: server / load generator / others",
+        "  cores: server / generator / others / stolen",
         cores(r, "batch"),
         "",
         "",
@@ -648,7 +744,7 @@ def show(console: Console, args: argparse.Namespace, r: dict[str, Any]) -> None:
         "",
     )
     table.add_row(
-        "  cores used: server / load generator / others",
+        "  cores: server / generator / others / stolen",
         cores(r, "track"),
         "",
         "",

@@ -382,6 +382,7 @@ def main() -> None:
             "server": cpu.server_cores,
             "client": cpu.client_cores,
             "other": cpu.other_cores,
+            "steal": cpu.steal_cores,
         }
         console.print(f"{args.clients} concurrent clients")
         half = (n + 1) // 2
@@ -398,6 +399,7 @@ def main() -> None:
                 "server": cpu.server_cores,
                 "client": cpu.client_cores,
                 "other": cpu.other_cores,
+                "steal": cpu.steal_cores,
             },
         }
         results["server_rss_mb"] = round(server.rss_mb())
@@ -428,7 +430,9 @@ def main() -> None:
         sys.stdout.write(orjson.dumps(out).decode() + "\n")
 
 
-def show(console: Console, args: argparse.Namespace, built: dict[str, Any], r: dict[str, Any]):
+def show(
+    console: Console, args: argparse.Namespace, built: dict[str, Any], r: dict[str, Any]
+) -> None:
     table = Table(
         title=f"Profile API: {built['profiles']:,} profiles, {built['records']:,} records "
         f"({args.build} build)",
@@ -469,10 +473,13 @@ def show(console: Console, args: argparse.Namespace, built: dict[str, Any], r: d
     )
     console.print(table)
     sc, cc = r["sequential_cores"], c["cores"]
+
+    def cores(x: dict[str, float]) -> str:
+        return " / ".join(f"{x[k]:.2f}" for k in ("server", "client", "other", "steal"))
+
     console.print(
-        f"cores used (server / client / others): sequential {sc['server']:.2f} / "
-        f"{sc['client']:.2f} / {sc['other']:.2f}; concurrent {cc['server']:.2f} / "
-        f"{cc['client']:.2f} / {cc['other']:.2f}. httpx client CPU per request "
+        f"cores (server / client / other processes / stolen by the hypervisor): sequential "
+        f"{cores(sc)}; concurrent {cores(cc)}. httpx client CPU per request "
         f"{r['email_client_cpu_ms']:.2f} ms. Server RSS {r['server_rss_mb']:,} MB."
     )
     console.print(
