@@ -12,8 +12,9 @@ b. `/v1/track`: single messages on an open-loop schedule at `--rate` requests/s 
    `--seconds`, each latency measured from its *intended* send time (a late send counts
    against the server) → `track_p50_ms`, `track_p99_ms` and the achieved rate;
 c. the limit, in the same run: the same batch messages, validated in process exactly as the
-   server does (so the same payload bytes and metas), landed with `land_payloads` into a
-   fresh workspace in transactions of the group size the server reached in (a)
+   server does (so the same payload bytes and metas), handed to the server's own writer
+   (`collect.committer.GroupCommitter`, in process) over a fresh workspace, in groups of the
+   size the server reached in (a)
    → `store_events_per_s`, and `events_per_s / store_events_per_s`.
 
 Then the server is stopped and its workspace opened: the messages it holds must be exactly
@@ -54,10 +55,10 @@ from rich.table import Table
 from _peers import ratio
 from _serve import CpuMeter, PySpy, Server, percentiles
 from onefold import Workspace
+from onefold.collect.committer import GroupCommitter
 from onefold.collect.http_source import write_http_source
 from onefold.collect.keys import create_key
 from onefold.collect.messages import Accepted, check_message, read_body
-from onefold.ingest.landing import land_payloads
 
 SOURCE = "web"
 BATCH = 100
@@ -466,27 +467,24 @@ def store_phase(
     land_s = validate_s = 0.0
     landed = commits = 0
     with Workspace(root) as ws, sql_times or contextlib.nullcontext():
+        committer = GroupCommitter(ws.engine)  # the server's own writer, minus HTTP
+        committer.start()
         mapping = ws.mappings[SOURCE]
-        for i in range(0, len(batches), group):
-            t0 = time.perf_counter()
-            messages = [m for n in batches[i : i + group] for m in validate(fill(templates, n))]
-            t1 = time.perf_counter()
-            with ws.engine.transaction():
-                result = land_payloads(
-                    ws.engine,
-                    mapping,
-                    [m.payload for m in messages],
-                    f"(http) {SOURCE}",
-                    metas=[m.meta for m in messages],
-                    unique_keys=True,
-                )
-            t2 = time.perf_counter()
-            validate_s += t1 - t0
-            land_s += t2 - t1
-            landed += result.rows_new
-            commits += 1
-            if land_s > budget:
-                break
+        try:
+            for i in range(0, len(batches), group):
+                t0 = time.perf_counter()
+                messages = [m for n in batches[i : i + group] for m in validate(fill(templates, n))]
+                t1 = time.perf_counter()
+                # one submission of the whole group: one commit, as the server's group was
+                landed += committer.submit(mapping, messages, [], f"group-{i}").result().stored
+                t2 = time.perf_counter()
+                validate_s += t1 - t0
+                land_s += t2 - t1
+                if land_s > budget:
+                    break
+        finally:
+            committer.stop()
+        commits = committer.commits
     return {
         "store_events_per_s": round(landed / land_s) if land_s else 0,
         "store_group_messages": group * BATCH,
@@ -751,7 +749,7 @@ def show(console: Console, args: argparse.Namespace, r: dict[str, Any]) -> None:
     )
     table.add_section()
     table.add_row(
-        f"store_events_per_s (land_payloads, {r['store_group_messages']:,} per txn)",
+        f"store_events_per_s (GroupCommitter, {r['store_group_messages']:,} per txn)",
         f"{r['store_events_per_s']:,}",
         "",
         "",

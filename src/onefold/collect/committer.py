@@ -3,8 +3,8 @@
 A 2xx may only be sent once a request's messages are committed, and a commit costs a
 durable write (DuckDB syncs its write-ahead log). Committing each request alone would cap
 throughput at one request per sync; instead one writer thread takes *everything* queued,
-lands it in one transaction — messages per source through the ordinary landing stage, with
-message ids unique per source, plus the rejects — and only then answers every waiting
+lands it in one transaction — messages per source with message ids unique per source, plus
+the rejects (`collect.store`) — and only then answers every waiting
 request. Under load the groups grow by themselves; when idle a request is committed alone at
 once, so there is no timer to tune.
 """
@@ -14,22 +14,24 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-
-import pyarrow as pa
 
 from onefold.collect.messages import Accepted, Rejected
+from onefold.collect.store import RecentIds, store_messages, store_rejects
 from onefold.config.mappings import SourceMapping
-from onefold.engine.base import Engine
-from onefold.ingest.landing import land_payloads
+from onefold.engine.base import ConstraintViolation, Engine
 
 log = logging.getLogger("onefold.collect")
 
 #: Most messages one commit takes; the rest wait for the next.
 MAX_GROUP_MESSAGES = 50_000
+#: Log bytes past which the writer checkpoints as soon as no request is waiting…
+FOLD_IDLE_BYTES = 16 * 1024 * 1024
+#: …and past which it checkpoints even with requests waiting (bounds the restart replay).
+FOLD_BUSY_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,11 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._loop, name="onefold-commit", daemon=True)
         self.commits = 0
         self.messages = 0
+        self.folds = 0
+        self._recent = RecentIds()
 
     def start(self) -> None:
+        self._engine.stream_writes()
         self._thread.start()
 
     def stop(self) -> None:
@@ -109,11 +114,30 @@ class GroupCommitter:
             self._commit(group)
             if stop:
                 return
+            self._maybe_fold()
+
+    def _maybe_fold(self) -> None:
+        """Checkpoint between commits rather than inside one: a checkpoint takes ~0.1 s per
+        8 MB of log, and inside a commit every request of the group would wait for it."""
+        size = self._engine.log_bytes()
+        if size > FOLD_BUSY_BYTES or (size > FOLD_IDLE_BYTES and self._queue.empty()):
+            started = time.perf_counter()
+            if self._engine.fold_log():
+                self.folds += 1
+                log.info("checkpoint of %d MB in %.2f s", size >> 20, time.perf_counter() - started)
 
     def _commit(self, group: list[_Pending]) -> None:
+        by_source: dict[str, list[Accepted]] = {}
+        for p in group:
+            name = p.mapping.name
+            unseen = [m for m in p.accepted if (name, m.message_id) not in self._recent]
+            by_source.setdefault(name, []).extend(unseen)
+        rejects = [(p.mapping.name, p.request_id, r) for p in group for r in p.rejected]
         try:
-            with self._engine.transaction():
-                stored = self._write(group)
+            try:
+                stored = self._write(by_source, rejects, exact=False)
+            except ConstraintViolation:  # an id older than the recent ones, sent again
+                stored = self._write(by_source, rejects, exact=True)
         except Exception as exc:  # nothing was committed: every request may retry
             log.exception("commit of %d requests failed", len(group))
             for p in group:
@@ -121,6 +145,8 @@ class GroupCommitter:
             return
         self.commits += 1
         self.messages += sum(len(s) for s in stored.values())
+        for name, fresh in stored.items():
+            self._recent.add(name, fresh)
         claimed: dict[str, set[str]] = {}
         for p in group:
             fresh = stored.get(p.mapping.name, set())
@@ -136,65 +162,18 @@ class GroupCommitter:
             )
         self._on_commit()
 
-    def _claim(self, source: str, message_ids: list[str]) -> set[str]:
-        """The ids not yet held by `source`, now claimed: one primary-key lookup each rather
-        than a scan of everything landed (the claim commits or rolls back with the group)."""
-        self._engine.register("_collect_ids", pa.table({"message_id": message_ids}))
-        try:
-            rows = self._engine.fetchall(
-                "INSERT INTO collected_ids SELECT ?, message_id FROM _collect_ids "
-                "ON CONFLICT DO NOTHING RETURNING message_id",
-                [source],
-            )
-        finally:
-            self._engine.unregister("_collect_ids")
-        return {str(r[0]) for r in rows}
-
-    def _write(self, group: list[_Pending]) -> dict[str, set[str]]:
-        """Inside the transaction: land each source's messages, record the rejects."""
-        by_source: dict[str, list[_Pending]] = {}
-        for p in group:
-            by_source.setdefault(p.mapping.name, []).append(p)
-        stored: dict[str, set[str]] = {}
-        for name, pendings in by_source.items():
-            first: dict[str, Accepted] = {}
-            for m in (m for p in pendings for m in p.accepted):
-                first.setdefault(m.message_id, m)  # a retry inside the same group
-            if not first:
-                continue
-            fresh = self._claim(name, list(first))
-            new = [m for mid, m in first.items() if mid in fresh]
-            if new:
-                land_payloads(
-                    self._engine,
-                    pendings[0].mapping,
-                    [m.payload for m in new],
-                    f"(http) {name}",
-                    metas=[m.meta for m in new],
-                    known_new=True,
-                )
-            stored[name] = fresh
-        rejects = [(p, r) for p in group for r in p.rejected]
-        if rejects:
-            now = datetime.now(UTC)
-            table = pa.table(
-                {
-                    "source": [p.mapping.name for p, _ in rejects],
-                    "record_key": pa.array([r.message_id for _, r in rejects], pa.string()),
-                    "file": [f"(http) request {p.request_id}" for p, _ in rejects],
-                    "row_number": pa.array([r.index for _, r in rejects], pa.int64()),
-                    "field": [r.field for _, r in rejects],
-                    "raw_value": [r.raw for _, r in rejects],
-                    "reason": [r.reason for _, r in rejects],
-                }
-            )
-            self._engine.register("_collect_rejects", table)
-            try:
-                self._engine.execute(
-                    "INSERT INTO rejects SELECT 'collect', source, record_key, NULL, file, "
-                    "row_number, field, raw_value, 'invalid', reason, ? FROM _collect_rejects",
-                    [now],
-                )
-            finally:
-                self._engine.unregister("_collect_rejects")
+    def _write(
+        self,
+        by_source: dict[str, list[Accepted]],
+        rejects: list[tuple[str, str, Rejected]],
+        *,
+        exact: bool,
+    ) -> dict[str, set[str]]:
+        """One transaction: each source's new messages, then the group's rejects."""
+        with self._engine.transaction():
+            stored = {
+                name: store_messages(self._engine, name, ms, exact=exact)
+                for name, ms in by_source.items()
+            }
+            store_rejects(self._engine, rejects)
         return stored

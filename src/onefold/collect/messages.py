@@ -18,6 +18,7 @@ import hashlib
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -126,6 +127,17 @@ def _parse_time(value: Any) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+@lru_cache(maxsize=256)
+def _parse_sent_at(value: str) -> datetime | None:
+    """A batch's messages share their `sentAt` (and the receive time): parsed once."""
+    return _parse_time(value)
+
+
+@lru_cache(maxsize=64)
+def _received(t: datetime) -> str:
+    return _iso(t)
+
+
 def _identity(value: Any) -> bool:
     """userId / anonymousId: a non-empty string or a number (SDKs send both)."""
     if isinstance(value, bool):
@@ -195,7 +207,7 @@ def check_message(
     problem = _type_problem(kind, msg)
     if problem:
         return Rejected(index, message_id, problem[0], problem[1], shown)
-    envelope: dict[str, Any] = {"receivedAt": _iso(received_at)}
+    envelope: dict[str, Any] = {"receivedAt": _received(received_at)}
     timestamp = msg.get("timestamp")
     if timestamp is not None:
         t = _parse_time(timestamp)
@@ -203,7 +215,8 @@ def check_message(
             return Rejected(
                 index, message_id, "timestamp", "timestamp: expected an ISO-8601 time", shown
             )
-        sent = _parse_time(msg.get("sentAt", batch_sent_at))
+        sent_at = msg.get("sentAt", batch_sent_at)
+        sent = _parse_sent_at(sent_at) if isinstance(sent_at, str) else None
         # the device clock may be off: shift by how far its sentAt is from our receive time
         skew = received_at - sent if sent is not None else timedelta(0)
         envelope["originalTimestamp"] = timestamp

@@ -21,6 +21,10 @@ class EngineError(OnefoldError):
     """A statement failed; the message carries the step name and the SQL that failed."""
 
 
+class ConstraintViolation(EngineError):
+    """A write broke a primary key or other constraint; its transaction is void."""
+
+
 class Engine(abc.ABC):
     """A SQL engine holding the workspace's tables."""
 
@@ -58,6 +62,20 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def cursor(self) -> Engine:
         """Another connection to the same database, for use from another thread."""
+
+    def stream_writes(self) -> None:
+        """Tune the database for a long-running writer of many small transactions (the
+        collector): it decides itself when to fold its log into the tables (`fold_log`).
+        Engines without such a log ignore this."""
+        return None
+
+    def log_bytes(self) -> int:
+        """Bytes committed but not yet folded into the tables (0 when not applicable)."""
+        return 0
+
+    def fold_log(self) -> bool:
+        """Fold the log into the tables now; False when it cannot run at this moment."""
+        return True
 
     def fetchone(self, sql: str, params: Sequence[Any] | None = None, *, step: str = "") -> Any:
         """First column of the first row, or None."""

@@ -1,9 +1,10 @@
-"""`onefold serve`: the ASGI app (FastAPI on uvicorn) over one workspace.
+"""`onefold serve`: the ASGI app (on uvicorn) over one workspace.
 
-FastAPI for the OpenAPI schema and typed query parameters of the Profile API; the tracking
-endpoints read the raw body themselves (JSON whatever the Content-Type, gzip or not) and
-answer through orjson. CORS is open to any origin: analytics.js runs on the customer's own
-sites, and a write key is public by design (it only appends events).
+FastAPI for the OpenAPI schema and typed query parameters of the Profile API; in front of it
+the tracking paths are a plain ASGI app (`tracking_api.TrackingApi`) that reads the raw body
+itself (JSON whatever the Content-Type, gzip or not) and answers through orjson. CORS is open
+to any origin: analytics.js runs on the customer's own sites, and a write key is public by
+design (it only appends events).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -28,11 +30,12 @@ from onefold.server import profile_api, tracking_api
 from onefold.server.forward import ServerInfo, announce, run_forwarded, withdraw
 from onefold.server.responses import error_response, json_response
 from onefold.server.runtime import Runtime
+from onefold.server.tracking_api import TrackingApi
 
 log = logging.getLogger("onefold.server")
 
 
-def create_app(root: Path, *, realtime: bool = True, info: ServerInfo | None = None) -> FastAPI:
+def create_app(root: Path, *, realtime: bool = True, info: ServerInfo | None = None) -> TrackingApi:
     """The app for the workspace at `root`; the runtime starts and stops with it.
 
     `info` is the announced server (its admin token lets the CLI forward commands)."""
@@ -86,7 +89,6 @@ def create_app(root: Path, *, realtime: bool = True, info: ServerInfo | None = N
         )
         return error_response(400, "invalid_parameters", problems)
 
-    app.include_router(tracking_api.router(runtime))
     app.include_router(profile_api.router(runtime))
 
     @app.get("/health", tags=["server"], summary="Liveness and real-time resolution progress")
@@ -97,6 +99,7 @@ def create_app(root: Path, *, realtime: bool = True, info: ServerInfo | None = N
                 "status": "ok",
                 "commits": runtime.committer.commits,
                 "messages_committed": runtime.committer.messages,
+                "checkpoints": runtime.committer.folds,
                 "resolver": status.__dict__,
             }
         )
@@ -118,4 +121,14 @@ def create_app(root: Path, *, realtime: bool = True, info: ServerInfo | None = N
         code, output = await run_in_threadpool(run)
         return json_response({"exit_code": code, "output": output})
 
-    return app
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema["paths"] = {**tracking_api.openapi_paths(), **schema["paths"]}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return TrackingApi(runtime, app)

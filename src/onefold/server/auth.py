@@ -12,15 +12,13 @@ import base64
 import binascii
 from typing import Any
 
-from starlette.requests import Request
-
 from onefold.collect.keys import KeyKind, KeyRing
 from onefold.collect.messages import RequestError
 
 
-def presented_key(request: Request, body: dict[str, Any] | None = None) -> str | None:
-    auth = request.headers.get("authorization", "")
-    scheme, _, credentials = auth.partition(" ")
+def presented_key(authorization: str | None, body: dict[str, Any] | None = None) -> str | None:
+    """The key in the `Authorization` header's value, else the body's `writeKey`."""
+    scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() == "basic" and credentials:
         try:
             user = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
@@ -38,10 +36,10 @@ def presented_key(request: Request, body: dict[str, Any] | None = None) -> str |
 
 
 def require_key(
-    keys: KeyRing, request: Request, kind: KeyKind, body: dict[str, Any] | None = None
+    keys: KeyRing, authorization: str | None, kind: KeyKind, body: dict[str, Any] | None = None
 ) -> str | None:
     """The source of the valid key presented (None for a read key), or a 401."""
-    key = presented_key(request, body)
+    key = presented_key(authorization, body)
     if key is None:
         where = "as the Basic user name or writeKey" if kind == "write" else "as Bearer or Basic"
         raise RequestError(401, "unauthorized", f"no {kind} key: send one {where}")

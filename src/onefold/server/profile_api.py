@@ -86,7 +86,7 @@ def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
     def reader(request: Request) -> Workspace:
-        require_key(runtime.keys, request, "read")
+        require_key(runtime.keys, request.headers.get("authorization"), "read")
         return runtime.reader()
 
     def lookup(request: Request, ref: str) -> tuple[Workspace, str] | Response:

@@ -21,7 +21,11 @@ from pathlib import Path
 
 from onefold.collect.committer import GroupCommitter
 from onefold.collect.keys import KeyRing
+from onefold.config.mappings import SourceMapping
 from onefold.workspace import Workspace
+
+#: How stale the collector's view of sources/*.yml may be.
+MAPPINGS_REFRESH_SECONDS = 1.0
 
 log = logging.getLogger("onefold.server")
 
@@ -101,6 +105,7 @@ class Runtime:
         self.keys = KeyRing(self.ws.fork().engine)
         self.resolver = Resolver(self.ws.fork(), enabled=realtime)
         self.committer = GroupCommitter(self.ws.fork().engine, on_commit=self.resolver.notify)
+        self._mappings: tuple[float, dict[str, SourceMapping]] = (float("-inf"), {})
         self._readers = threading.local()
         self._forks: list[Workspace] = []
         self._forks_lock = threading.Lock()
@@ -116,6 +121,16 @@ class Runtime:
             for fork in self._forks:
                 fork.close()
         self.ws.close()
+
+    def mapping(self, source: str) -> SourceMapping | None:
+        """`source`'s mapping, the sources folder looked at again at most once a second (like
+        the keys): checking every mapping file on every request was a third of the CPU of a
+        single-message call."""
+        checked_at, mappings = self._mappings
+        if time.monotonic() - checked_at > MAPPINGS_REFRESH_SECONDS:
+            mappings = self.ws.mappings
+            self._mappings = (time.monotonic(), mappings)
+        return mappings.get(source)
 
     def reader(self) -> Workspace:
         """This thread's read connection (API handlers run on a pool of worker threads)."""
