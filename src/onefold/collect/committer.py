@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from onefold.collect.messages import Accepted, Rejected
-from onefold.collect.store import RecentIds, store_messages, store_rejects
+from onefold.collect.store import RECENT_IDS, RecentIds, store_messages, store_rejects
 from onefold.config.mappings import SourceMapping
 from onefold.engine.base import ConstraintViolation, Engine
 
@@ -60,6 +60,7 @@ class GroupCommitter:
         engine: Engine,
         on_commit: Callable[[], None] | None = None,
         max_queue: int = 10_000,
+        recent_ids: int = RECENT_IDS,
     ) -> None:
         self._engine = engine
         self._on_commit = on_commit or (lambda: None)
@@ -68,7 +69,7 @@ class GroupCommitter:
         self.commits = 0
         self.messages = 0
         self.folds = 0
-        self._recent = RecentIds()
+        self._recent = RecentIds(recent_ids)
 
     def start(self) -> None:
         self._engine.stream_writes()
