@@ -114,7 +114,9 @@ class Rejected:
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if t.tzinfo is not UTC:
+        t = t.astimezone(UTC)
+    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -186,35 +188,30 @@ def check_message(
     payload = raw if raw is not None else orjson.dumps(msg)
     mid = msg.get("messageId")
     message_id = str(mid) if isinstance(mid, str | int) and str(mid).strip() else None
-    shown = payload[:2000].decode("utf-8", errors="replace")
+
+    def rejected(field: str, reason: str) -> Rejected:
+        shown = payload[:2000].decode("utf-8", errors="replace")
+        return Rejected(index, message_id, field, reason, shown)
+
     if len(payload) > MAX_MESSAGE_BYTES:
-        return Rejected(
-            index,
-            message_id,
+        return rejected(
             "(message)",
             f"message is {len(payload):,} bytes; at most {MAX_MESSAGE_BYTES:,} are accepted",
-            shown,
         )
     kind = msg.get("type", type_hint)
     if kind not in TYPES:
-        return Rejected(
-            index, message_id, "type", f"type {kind!r}: expected one of {', '.join(TYPES)}", shown
-        )
+        return rejected("type", f"type {kind!r}: expected one of {', '.join(TYPES)}")
     if type_hint is not None and kind != type_hint:
-        return Rejected(
-            index, message_id, "type", f"type {kind!r} sent to the {type_hint} endpoint", shown
-        )
+        return rejected("type", f"type {kind!r} sent to the {type_hint} endpoint")
     problem = _type_problem(kind, msg)
     if problem:
-        return Rejected(index, message_id, problem[0], problem[1], shown)
+        return rejected(*problem)
     envelope: dict[str, Any] = {"receivedAt": _received(received_at)}
     timestamp = msg.get("timestamp")
     if timestamp is not None:
         t = _parse_time(timestamp)
         if t is None:
-            return Rejected(
-                index, message_id, "timestamp", "timestamp: expected an ISO-8601 time", shown
-            )
+            return rejected("timestamp", "timestamp: expected an ISO-8601 time")
         sent_at = msg.get("sentAt", batch_sent_at)
         sent = _parse_sent_at(sent_at) if isinstance(sent_at, str) else None
         # the device clock may be off: shift by how far its sentAt is from our receive time
