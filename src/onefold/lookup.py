@@ -120,12 +120,18 @@ def profiles_with(engine: Engine, id_type: str, values: list[str]) -> list[str]:
     if not values:
         return []
     marks = ", ".join("?" for _ in values)
+    # by value alone, the type checked here: with `id_type = ?` beside it DuckDB scanned the
+    # table (100 ms at 1M profiles) instead of probing the index on value (1 ms)
     rows = engine.fetchall(
-        f"SELECT profile_id FROM profile_identifiers WHERE id_type = ? AND value IN ({marks}) "
-        "GROUP BY profile_id ORDER BY sum(records) DESC, profile_id",
-        [id_type, *values],
+        f"SELECT profile_id, id_type, records FROM profile_identifiers WHERE value IN ({marks})",
+        values,
+        step="lookup",
     )
-    return [str(r[0]) for r in rows]
+    records: dict[str, int] = {}
+    for profile_id, found_type, n in rows:
+        if found_type == id_type:
+            records[str(profile_id)] = records.get(str(profile_id), 0) + int(n)
+    return sorted(records, key=lambda pid: (-records[pid], pid))
 
 
 @dataclass(frozen=True)
@@ -171,34 +177,36 @@ def timeline(
     )
 
 
+#: The whole profile in one statement: each DuckDB statement costs ~1 ms of fixed overhead,
+#: and every part is an index probe on profile_id (or other_profile_id).
+_PROFILE_SQL = """
+SELECT p AS profile,
+  (SELECT list(struct_pack(id_type, value, records, first_seen, last_seen, sources, shared)
+               ORDER BY id_type, last_seen DESC)
+   FROM profile_identifiers WHERE profile_id = $1) AS identifiers,
+  (SELECT list(struct_pack(trait, value, source, observed_at) ORDER BY trait)
+   FROM profile_traits WHERE profile_id = $1) AS traits,
+  (SELECT list(struct_pack(purpose, status, source, observed_at) ORDER BY purpose)
+   FROM profile_consents WHERE profile_id = $1) AS consents,
+  (SELECT list(struct_pack(run_id, happened_at, event, other_profile_id) ORDER BY run_id)
+   FROM (SELECT * FROM profile_history WHERE profile_id = $1 UNION  -- a union, not OR: each
+         SELECT * FROM profile_history WHERE other_profile_id = $1)) AS history  -- is a probe
+FROM profiles p WHERE p.profile_id = $1
+"""
+
+
 def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> ProfileView:
-    rows = engine.fetch_dicts("SELECT * FROM profiles WHERE profile_id = ?", [profile_id])
+    rows = engine.fetchall(_PROFILE_SQL, [profile_id], step="lookup")
     if not rows:
         merged = follow_merges(engine, profile_id)
         hint = f" (it was merged into {merged})" if merged else ""
         raise NotFoundError(f"no profile {profile_id!r}{hint}")
-    q = "WHERE profile_id = ?"
+    profile, identifiers, traits, consents, history = rows[0]
     return ProfileView(
-        profile=rows[0],
-        identifiers=engine.fetch_dicts(
-            f"SELECT id_type, value, records, first_seen, last_seen, sources, shared "
-            f"FROM profile_identifiers {q} ORDER BY id_type, last_seen DESC",
-            [profile_id],
-        ),
-        traits=engine.fetch_dicts(
-            f"SELECT trait, value, source, observed_at FROM profile_traits {q} ORDER BY trait",
-            [profile_id],
-        ),
-        consents=engine.fetch_dicts(
-            f"SELECT purpose, status, source, observed_at FROM profile_consents {q} "
-            "ORDER BY purpose",
-            [profile_id],
-        ),
-        timeline=timeline(engine, profile_id, timeline_limit),
-        history=engine.fetch_dicts(  # a union, not OR: each side is an index lookup
-            "SELECT run_id, happened_at, event, other_profile_id FROM ("
-            "SELECT * FROM profile_history WHERE profile_id = ? UNION "
-            "SELECT * FROM profile_history WHERE other_profile_id = ?) ORDER BY run_id",
-            [profile_id, profile_id],
-        ),
+        profile=profile,
+        identifiers=identifiers or [],
+        traits=traits or [],
+        consents=consents or [],
+        timeline=timeline(engine, profile_id, timeline_limit) if timeline_limit else [],
+        history=history or [],
     )
