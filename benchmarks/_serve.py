@@ -8,6 +8,7 @@ how much of the 2 cores each side used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -109,15 +110,31 @@ class Server:
         return body
 
     def cpu_seconds(self) -> float:
-        """CPU seconds (user + system, every thread) the server has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+        """CPU seconds (user + system, every thread) the server and its live child processes
+        (the checking worker) have used so far."""
+        return sum(_process_cpu(pid) for pid in (self.pid, *_children(self.pid)))
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in task.read_text().split()]
+    return found
 
 
 def machine_seconds() -> tuple[float, float]:

@@ -61,6 +61,9 @@ class RequestError(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[type[RequestError], tuple[int, str, str]]:
+        return (RequestError, (self.status, self.code, self.message))  # across processes
+
 
 def read_body(raw: bytes, content_encoding: str | None) -> dict[str, Any]:
     """The request's JSON object, whatever the Content-Type says (browsers send text/plain)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from onefold.collect.committer import GroupCommitter
 from onefold.collect.keys import KeyRing
 from onefold.config.mappings import SourceMapping
+from onefold.server.checking import Checker
 from onefold.workspace import Workspace
 
 #: How stale the collector's view of sources/*.yml may be.
@@ -105,16 +106,19 @@ class Runtime:
         self.keys = KeyRing(self.ws.fork().engine)
         self.resolver = Resolver(self.ws.fork(), enabled=realtime)
         self.committer = GroupCommitter(self.ws.fork().engine, on_commit=self.resolver.notify)
+        self.checker = Checker()
         self._mappings: tuple[float, dict[str, SourceMapping]] = (float("-inf"), {})
         self._readers = threading.local()
         self._forks: list[Workspace] = []
         self._forks_lock = threading.Lock()
 
     def start(self) -> None:
+        self.checker.start()
         self.committer.start()
         self.resolver.start()
 
     def stop(self) -> None:
+        self.checker.stop()
         self.committer.stop()
         self.resolver.stop()
         with self._forks_lock:

@@ -37,14 +37,11 @@ from onefold.collect.messages import (
     MAX_REQUEST_BYTES,
     SHORT_PATHS,
     TYPES,
-    Accepted,
     Rejected,
     RequestError,
-    check_message,
-    read_body,
     too_large,
 )
-from onefold.server.auth import require_key
+from onefold.server.auth import presented_key, require_key
 from onefold.server.runtime import Runtime
 
 log = logging.getLogger("onefold.server")
@@ -122,35 +119,6 @@ def _rejected_json(r: Rejected) -> dict[str, Any]:
     return {"index": r.index, "messageId": r.message_id, "field": r.field, "reason": r.reason}
 
 
-def _without_key(msg: Any) -> Any:
-    if isinstance(msg, dict) and "writeKey" in msg:
-        return {k: v for k, v in msg.items() if k != "writeKey"}
-    return msg
-
-
-def _check_all(body: dict[str, Any], raw: bytes, kind: str | None) -> list[Accepted | Rejected]:
-    now = datetime.now(UTC)
-    if kind is None:
-        batch = body.get("batch")
-        if not isinstance(batch, list):
-            raise RequestError(400, "invalid_batch", 'expected {"batch": [messages…]}')
-        if not batch:
-            raise RequestError(400, "empty_batch", "the batch holds no messages")
-        if len(batch) > MAX_BATCH_MESSAGES:
-            raise RequestError(
-                413,
-                "batch_too_long",
-                f"{len(batch):,} messages; at most {MAX_BATCH_MESSAGES:,} per batch",
-            )
-        sent_at = body.get("sentAt")
-        # analytics.js puts the write key in every message of a batch too: not kept either
-        batch = [_without_key(m) for m in batch]
-        return [check_message(m, i, now, batch_sent_at=sent_at) for i, m in enumerate(batch)]
-    if "writeKey" in body:  # a secret: not kept with the message
-        return [check_message(_without_key(body), 0, now, type_hint=kind)]
-    return [check_message(body, 0, now, type_hint=kind, raw=raw)]
-
-
 async def _read_body(scope: Scope, receive: Receive) -> bytes:
     """The body, refusing early (before reading it all) what is over the request limit."""
     declared = _header(scope, b"content-length")
@@ -219,9 +187,17 @@ class TrackingApi:
         self, scope: Scope, receive: Receive, kind: str | None
     ) -> tuple[int, dict[str, Any]]:
         raw = await _read_body(scope, receive)
-        body = read_body(raw, _header(scope, b"content-encoding"))
+        received_at = datetime.now(UTC)
         runtime = self.runtime
-        source = require_key(runtime.keys, _header(scope, b"authorization"), "write", body)
+        authorization = _header(scope, b"authorization")
+        header_key = presented_key(authorization)  # checked first: no work for a wrong key
+        if header_key is not None:
+            require_key(runtime.keys, authorization, "write")
+        checked = await runtime.checker.check(
+            raw, _header(scope, b"content-encoding"), kind, received_at
+        )
+        body_key = {"writeKey": checked.write_key} if checked.write_key else None
+        source = require_key(runtime.keys, authorization, "write", body_key)
         mapping = runtime.mapping(source or "")
         if mapping is None or not mapping.collected:
             raise RequestError(
@@ -230,9 +206,7 @@ class TrackingApi:
                 f"the key's source {source!r} is not an HTTP source "
                 "(its sources/*.yml is gone or has another format)",
             )
-        checked = _check_all(body, raw, kind)
-        accepted = [c for c in checked if isinstance(c, Accepted)]
-        rejected = [c for c in checked if isinstance(c, Rejected)]
+        accepted, rejected = checked.accepted, checked.rejected
         request_id = _request_id()
         try:
             future = runtime.committer.submit(mapping, accepted, rejected, request_id)

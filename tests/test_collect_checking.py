@@ -1,0 +1,61 @@
+"""Checking requests in the worker process gives exactly what checking in place gives."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from onefold.collect.messages import RequestError
+from onefold.collect.requests import check_request, check_request_columns
+from onefold.server.checking import POOL_MIN_BYTES, Checker
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def big_batch() -> bytes:
+    msgs = [
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "userId": f"u-{i}",
+            "messageId": f"m-{i}",
+            "timestamp": "2026-12-03T11:59:58Z",
+            "properties": {"sku": "x" * 200},
+            "writeKey": "wk_in_every_message",
+        }
+        for i in range(200)
+    ]
+    msgs[7] = {"type": "track", "userId": "u-7", "messageId": "m-7"}  # no event name
+    msgs[9] = {"type": "identify", "messageId": "m-9"}  # no user
+    body = orjson.dumps({"batch": msgs, "sentAt": "2026-12-03T11:59:59Z", "writeKey": "wk_b"})
+    assert len(body) > POOL_MIN_BYTES
+    return body
+
+
+def test_columns_round_trip_is_the_same_request() -> None:
+    body = big_batch()
+    direct = check_request(body, None, None, NOW)
+    assert direct == check_request_columns(body, None, None, NOW).request()
+    assert direct.write_key == "wk_b"
+    assert len(direct.accepted) == 198
+    assert [(r.index, r.field) for r in direct.rejected] == [(7, "event"), (9, "userId")]
+    assert all(b"wk_in_every_message" not in m.payload for m in direct.accepted)
+
+
+def test_the_worker_checks_large_batches_and_its_errors_cross_back() -> None:
+    checker = Checker(workers=1)
+    checker.start()
+    try:
+        body = big_batch()
+        pooled = asyncio.run(checker.check(body, None, None, NOW))
+        assert pooled == check_request(body, None, None, NOW)
+        broken = b'{"batch": [' + b" " * POOL_MIN_BYTES + b"{]}"
+        with pytest.raises(RequestError) as err:
+            asyncio.run(checker.check(broken, None, None, NOW))
+        assert (err.value.status, err.value.code) == (400, "invalid_json")
+        assert checker.pooled  # both went through the worker, which is still there
+    finally:
+        checker.stop()
