@@ -97,6 +97,14 @@ class LiveServer:
                 self.proc.kill()
                 self.proc.wait(10)
 
+    def children(self) -> list[int]:
+        """The server's child processes (its checking worker, multiprocessing's tracker)."""
+        assert self.proc is not None
+        found: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            found += [int(c) for c in task.read_text().split()]
+        return found
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
 from live_server import Keys, LiveServer
 from onefold import Workspace
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an exited orphan that no init has reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def test_sigkill_during_load_loses_no_acknowledged_event_and_stores_none_twice(
@@ -52,11 +62,17 @@ def test_sigkill_during_load_loses_no_acknowledged_event_and_stores_none_twice(
     deadline = time.monotonic() + 20
     while len(acked) < 5_000 and time.monotonic() < deadline:
         time.sleep(0.01)
+    children = server.children()
+    assert children, "the server runs its checking worker"
     server.kill()  # SIGKILL: no shutdown, no flush
     stop.set()
     for t in threads:
         t.join(30)
     assert len(acked) >= 5_000, "the load did not get going"
+    gone = time.monotonic() + 10  # the worker notices its server is gone, and exits
+    while any(map(running, children)) and time.monotonic() < gone:
+        time.sleep(0.1)
+    assert not [c for c in children if running(c)], "orphaned children"
 
     with Workspace(server.root) as ws:  # what survived the kill
         ids = [r[0] for r in ws.engine.fetchall("SELECT record_key FROM landed_records")]

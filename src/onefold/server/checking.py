@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
@@ -24,10 +27,24 @@ log = logging.getLogger("onefold.server")
 POOL_MIN_BYTES = 16 * 1024
 #: Worker processes: on 2 cores, one beside the event loop and DuckDB's threads.
 WORKERS = 1
+#: How often a worker checks that the server that started it is still there.
+PARENT_CHECK_SECONDS = 1.0
 
 
 def _warm() -> None:
     """Run in the worker at start, so that the first batch does not pay for the imports."""
+
+
+def _exit_with(parent: int) -> None:
+    """The worker's initializer: exit once the server is gone. A SIGKILLed server runs no
+    shutdown, and its worker would otherwise live on, orphaned."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="onefold-parent-watch", daemon=True).start()
 
 
 class Checker:
@@ -41,7 +58,9 @@ class Checker:
         if self._workers > 0:
             # spawn, not fork: the server process holds DuckDB and threads by now
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                self._workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+            )
             self._pool.submit(_warm).result()
 
     @property
