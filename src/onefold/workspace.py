@@ -102,6 +102,7 @@ class Workspace:
         migrate(self.engine)
         self._mappings: tuple[tuple[tuple[str, int, int], ...], dict[str, SourceMapping]] | None
         self._mappings = None
+        self._resolved_seen = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -127,6 +128,7 @@ class Workspace:
         other.root, other.config = self.root, self.config
         other.engine = self.engine.cursor()
         other._mappings = None
+        other._resolved_seen = False
         return other
 
     def close(self) -> None:
@@ -529,8 +531,11 @@ class Workspace:
         return self.engine.fetch_dicts(sql, params)
 
     def require_resolved(self) -> None:
-        if not self.engine.table_exists("profiles"):
+        # remembered once true: a run replaces the profile tables inside one transaction, so
+        # they never go away again (and asking the catalog costs a Profile API call ~2 ms)
+        if not self._resolved_seen and not self.engine.table_exists("profiles"):
             raise NotFoundError("no profiles yet: run `onefold resolve` first")
+        self._resolved_seen = True
 
 
 @dataclass(frozen=True)
