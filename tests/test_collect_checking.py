@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from datetime import UTC, datetime
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 
 from onefold.collect.messages import RequestError
 from onefold.collect.requests import check_request, check_request_columns
+from onefold.collect.store import RecentIds
 from onefold.server.checking import POOL_MIN_BYTES, Checker
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -43,6 +45,27 @@ def test_columns_round_trip_is_the_same_request() -> None:
     assert len(direct.accepted) == 198
     assert [(r.index, r.field) for r in direct.rejected] == [(7, "event"), (9, "userId")]
     assert all(b"wk_in_every_message" not in m.payload for m in direct.accepted)
+
+
+def test_a_gzipped_single_message_is_stored_as_the_json_it_holds() -> None:
+    msg = orjson.dumps({"type": "track", "event": "Signed Up", "userId": "u-1", "messageId": "g"})
+    checked = check_request(gzip.compress(msg), "gzip", "track", NOW)
+    assert [m.payload for m in checked.accepted] == [msg]
+
+
+def test_a_boolean_message_id_is_no_id() -> None:
+    msg = {"type": "track", "event": "x", "userId": "u-1", "messageId": True}
+    [accepted] = check_request(orjson.dumps(msg), None, "track", NOW).accepted
+    assert accepted.message_id.startswith("auto-")
+
+
+def test_recent_ids_forget_the_oldest_first() -> None:
+    recent = RecentIds(capacity=3)
+    recent.add("web", ["a", "b"])
+    recent.add("web", ["c", "d"])
+    recent.add("app", ["a"])
+    assert [("web", i) in recent for i in "abcd"] == [False, True, True, True]
+    assert ("app", "a") in recent and ("app", "b") not in recent
 
 
 def test_the_worker_checks_large_batches_and_its_errors_cross_back() -> None:

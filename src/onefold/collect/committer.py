@@ -32,6 +32,9 @@ MAX_GROUP_MESSAGES = 50_000
 FOLD_IDLE_BYTES = 16 * 1024 * 1024
 #: …and past which it checkpoints even with requests waiting (bounds the restart replay).
 FOLD_BUSY_BYTES = 128 * 1024 * 1024
+#: One checkpoint in this many also vacuums (merges row groups, reclaims deleted rows: the
+#: resolver deletes and re-inserts profile rows); the others skip that cost.
+VACUUM_EVERY = 8
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,10 @@ class GroupCommitter:
             self._commit(group)
             if stop:
                 return
-            self._maybe_fold()
+            try:
+                self._maybe_fold()
+            except Exception:  # the writer must live on: a failed checkpoint is retried later
+                log.exception("checkpoint failed")
 
     def _maybe_fold(self) -> None:
         """Checkpoint between commits rather than inside one: a checkpoint takes ~0.1 s per
@@ -123,7 +129,8 @@ class GroupCommitter:
         size = self._engine.log_bytes()
         if size > FOLD_BUSY_BYTES or (size > FOLD_IDLE_BYTES and self._queue.empty()):
             started = time.perf_counter()
-            if self._engine.fold_log():
+            vacuum = self.folds % VACUUM_EVERY == VACUUM_EVERY - 1
+            if self._engine.fold_log(vacuum=vacuum):
                 self.folds += 1
                 log.info("checkpoint of %d MB in %.2f s", size >> 20, time.perf_counter() - started)
 
@@ -161,7 +168,10 @@ class GroupCommitter:
             p.future.set_result(
                 Delivery(len(p.accepted) - len(dupes), tuple(dupes), tuple(p.rejected))
             )
-        self._on_commit()
+        try:
+            self._on_commit()
+        except Exception:  # the commit stands and is answered; the listener's problem is its own
+            log.exception("after-commit notification failed")
 
     def _write(
         self,

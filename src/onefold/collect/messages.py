@@ -67,6 +67,11 @@ class RequestError(Exception):
 
 def read_body(raw: bytes, content_encoding: str | None) -> dict[str, Any]:
     """The request's JSON object, whatever the Content-Type says (browsers send text/plain)."""
+    return parse_body(inflate(raw, content_encoding))
+
+
+def inflate(raw: bytes, content_encoding: str | None) -> bytes:
+    """The body as sent before any gzip (by header or by its magic bytes), within the limit."""
     encoding = (content_encoding or "").strip().lower()
     if encoding == "gzip" or (not encoding and raw[:2] == _GZIP_MAGIC):
         raw = _gunzip(raw)
@@ -74,6 +79,11 @@ def read_body(raw: bytes, content_encoding: str | None) -> dict[str, Any]:
         raise RequestError(415, "unsupported_encoding", f"Content-Encoding {encoding!r}: use gzip")
     if len(raw) > MAX_REQUEST_BYTES:
         raise too_large(f"is {len(raw):,} bytes")
+    return raw
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """An inflated body's JSON object."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -190,7 +200,8 @@ def check_message(
         return Rejected(index, None, "(message)", "expected a JSON object", shown)
     payload = raw if raw is not None else orjson.dumps(msg)
     mid = msg.get("messageId")
-    message_id = str(mid) if isinstance(mid, str | int) and str(mid).strip() else None
+    usable = isinstance(mid, str | int) and not isinstance(mid, bool) and str(mid).strip()
+    message_id = str(mid) if usable else None
 
     def rejected(field: str, reason: str) -> Rejected:
         shown = payload[:2000].decode("utf-8", errors="replace")

@@ -17,7 +17,8 @@ from onefold.collect.messages import (
     Rejected,
     RequestError,
     check_message,
-    read_body,
+    inflate,
+    parse_body,
 )
 
 
@@ -57,11 +58,34 @@ def _body_key(body: dict[str, Any]) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
+@dataclass(frozen=True)
+class ParsedRequest:
+    """A request body read: the bytes as sent before gzip, and their JSON object."""
+
+    plain: bytes
+    body: dict[str, Any]
+
+    @property
+    def write_key(self) -> str | None:
+        return _body_key(self.body)
+
+
+def parse_request(raw: bytes, content_encoding: str | None) -> ParsedRequest:
+    plain = inflate(raw, content_encoding)
+    return ParsedRequest(plain, parse_body(plain))
+
+
 def check_request(
     raw: bytes, content_encoding: str | None, kind: str | None, received_at: datetime
 ) -> CheckedRequest:
     """Read the body and check each message; `kind` None means a batch of any types."""
-    body = read_body(raw, content_encoding)
+    return check_parsed(parse_request(raw, content_encoding), kind, received_at)
+
+
+def check_parsed(parsed: ParsedRequest, kind: str | None, received_at: datetime) -> CheckedRequest:
+    """Check each message of a read body. A single message is stored as the bytes it came
+    in (inflated: a gzip stream is not the message)."""
+    body, raw = parsed.body, parsed.plain
     if kind is not None:
         if "writeKey" in body:  # a secret: not kept with the message
             checked = check_message(_without_key(body), 0, received_at, type_hint=kind)

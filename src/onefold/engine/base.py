@@ -73,8 +73,9 @@ class Engine(abc.ABC):
         """Bytes committed but not yet folded into the tables (0 when not applicable)."""
         return 0
 
-    def fold_log(self) -> bool:
-        """Fold the log into the tables now; False when it cannot run at this moment."""
+    def fold_log(self, *, vacuum: bool = False) -> bool:
+        """Fold the log into the tables now (also compacting them, with `vacuum`); False when
+        it cannot run at this moment."""
         return True
 
     def fetchone(self, sql: str, params: Sequence[Any] | None = None, *, step: str = "") -> Any:

@@ -19,6 +19,8 @@ log = logging.getLogger("onefold.sql")
 
 #: The write-ahead log size at which DuckDB checkpoints by itself under `stream_writes`.
 WAL_BACKSTOP = "1GB"
+#: DuckDB's default `max_vacuum_tasks`, for the checkpoints that do vacuum.
+VACUUM_TASKS = 100
 
 
 def _short(sql: str) -> str:
@@ -101,8 +103,8 @@ class DuckDBEngine(Engine):
         stalls for the checkpoint. The collector instead checkpoints between commits
         (`fold_log`), and the threshold only backs it up. Vacuum is off for this database
         instance: it re-merged the row groups of an append-only table on every checkpoint
-        (0.1 s → 2 s per checkpoint, doubling), and a table only appended to has no
-        deleted rows for it to reclaim; the row groups are as large as a checkpoint."""
+        (0.1 s → 2 s per checkpoint, doubling); `fold_log(vacuum=True)` runs it now and then,
+        for the tables that do delete (the resolver's)."""
         self.con.execute(f"SET checkpoint_threshold = '{WAL_BACKSTOP}'")
         self.con.execute("SET max_vacuum_tasks = 0")
 
@@ -112,11 +114,16 @@ class DuckDBEngine(Engine):
         except OSError:
             return 0
 
-    def fold_log(self) -> bool:
+    def fold_log(self, *, vacuum: bool = False) -> bool:
+        if vacuum:
+            self.con.execute(f"SET max_vacuum_tasks = {VACUUM_TASKS}")
         try:
             self.con.execute("CHECKPOINT")
         except duckdb.TransactionException:  # another connection is writing: later
             return False
+        finally:
+            if vacuum:
+                self.con.execute("SET max_vacuum_tasks = 0")
         return True
 
     def register(self, name: str, table: pa.Table) -> None:

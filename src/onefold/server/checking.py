@@ -58,10 +58,16 @@ class Checker:
         if self._workers > 0:
             # spawn, not fork: the server process holds DuckDB and threads by now
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(
+            pool = ProcessPoolExecutor(
                 self._workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
             )
-            self._pool.submit(_warm).result()
+            try:
+                pool.submit(_warm).result(timeout=60)
+            except Exception:  # no worker (a process limit, a broken install): check in place
+                log.exception("the checking worker did not start; checking on the event loop")
+                pool.shutdown(wait=False, cancel_futures=True)
+                return
+            self._pool = pool
 
     @property
     def pooled(self) -> bool:

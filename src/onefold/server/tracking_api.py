@@ -41,6 +41,7 @@ from onefold.collect.messages import (
     RequestError,
     too_large,
 )
+from onefold.collect.requests import check_parsed, parse_request
 from onefold.server.auth import presented_key, require_key
 from onefold.server.runtime import Runtime
 
@@ -190,14 +191,16 @@ class TrackingApi:
         received_at = datetime.now(UTC)
         runtime = self.runtime
         authorization = _header(scope, b"authorization")
-        header_key = presented_key(authorization)  # checked first: no work for a wrong key
-        if header_key is not None:
-            require_key(runtime.keys, authorization, "write")
-        checked = await runtime.checker.check(
-            raw, _header(scope, b"content-encoding"), kind, received_at
-        )
-        body_key = {"writeKey": checked.write_key} if checked.write_key else None
-        source = require_key(runtime.keys, authorization, "write", body_key)
+        encoding = _header(scope, b"content-encoding")
+        # the key first, so that a request without a valid one costs no checking: from the
+        # Authorization header (every current SDK sends it), else from the body
+        if presented_key(authorization) is not None:
+            source = require_key(runtime.keys, authorization, "write")
+            checked = await runtime.checker.check(raw, encoding, kind, received_at)
+        else:
+            parsed = parse_request(raw, encoding)
+            source = require_key(runtime.keys, None, "write", parsed.body)
+            checked = check_parsed(parsed, kind, received_at)
         mapping = runtime.mapping(source or "")
         if mapping is None or not mapping.collected:
             raise RequestError(
