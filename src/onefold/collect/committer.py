@@ -32,9 +32,10 @@ MAX_GROUP_MESSAGES = 50_000
 FOLD_IDLE_BYTES = 16 * 1024 * 1024
 #: …and past which it checkpoints even with requests waiting (bounds the restart replay).
 FOLD_BUSY_BYTES = 128 * 1024 * 1024
-#: One checkpoint in this many also vacuums (merges row groups, reclaims deleted rows: the
-#: resolver deletes and re-inserts profile rows); the others skip that cost.
-VACUUM_EVERY = 8
+#: Seconds without a request after which the writer vacuums what its checkpoints left
+#: (merges row groups, reclaims deleted rows: the resolver deletes and re-inserts profile
+#: rows) — too slow to do while requests wait.
+VACUUM_IDLE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class GroupCommitter:
         self.commits = 0
         self.messages = 0
         self.folds = 0
+        self._unvacuumed = False
         self._recent = RecentIds(recent_ids)
 
     def start(self) -> None:
@@ -100,7 +102,11 @@ class GroupCommitter:
 
     def _loop(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=VACUUM_IDLE_SECONDS)
+            except queue.Empty:  # a lull: the time to compact what the folds left
+                self._vacuum_if_due()
+                continue
             if first is None:
                 return
             group, stop = [first], False
@@ -129,10 +135,21 @@ class GroupCommitter:
         size = self._engine.log_bytes()
         if size > FOLD_BUSY_BYTES or (size > FOLD_IDLE_BYTES and self._queue.empty()):
             started = time.perf_counter()
-            vacuum = self.folds % VACUUM_EVERY == VACUUM_EVERY - 1
-            if self._engine.fold_log(vacuum=vacuum):
+            if self._engine.fold_log():
                 self.folds += 1
+                self._unvacuumed = True
                 log.info("checkpoint of %d MB in %.2f s", size >> 20, time.perf_counter() - started)
+
+    def _vacuum_if_due(self) -> None:
+        """Checkpoint with vacuum (merging row groups, reclaiming the rows the resolver
+        deleted) once no request has come for a while: it can take seconds."""
+        if not self._unvacuumed:
+            return
+        try:
+            if self._engine.fold_log(vacuum=True):
+                self._unvacuumed = False
+        except Exception:
+            log.exception("vacuum checkpoint failed")
 
     def _commit(self, group: list[_Pending]) -> None:
         by_source: dict[str, list[Accepted]] = {}

@@ -103,8 +103,8 @@ class DuckDBEngine(Engine):
         stalls for the checkpoint. The collector instead checkpoints between commits
         (`fold_log`), and the threshold only backs it up. Vacuum is off for this database
         instance: it re-merged the row groups of an append-only table on every checkpoint
-        (0.1 s → 2 s per checkpoint, doubling); `fold_log(vacuum=True)` runs it now and then,
-        for the tables that do delete (the resolver's)."""
+        (0.1 s → 2 s per checkpoint, doubling); `fold_log(vacuum=True)` runs it in a lull, for
+        the tables that do delete (the resolver's)."""
         self.con.execute(f"SET checkpoint_threshold = '{WAL_BACKSTOP}'")
         self.con.execute("SET max_vacuum_tasks = 0")
 
