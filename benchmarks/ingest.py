@@ -58,7 +58,8 @@ from onefold import Workspace
 from onefold.collect.committer import GroupCommitter
 from onefold.collect.http_source import write_http_source
 from onefold.collect.keys import create_key
-from onefold.collect.messages import Accepted, check_message, read_body
+from onefold.collect.messages import Accepted
+from onefold.collect.requests import check_request
 
 SOURCE = "web"
 BATCH = 100
@@ -417,15 +418,9 @@ def run_phase(
 # -- the limit: the store on its own ----------------------------------------------------------
 def validate(body: bytes) -> list[Accepted]:
     """What the server does with a batch body before committing it (same bytes and metas)."""
-    doc = read_body(body, None)
-    now = datetime.now(UTC)
-    checked = [
-        check_message(m, i, now, batch_sent_at=doc.get("sentAt"))
-        for i, m in enumerate(doc["batch"])
-    ]
-    accepted = [c for c in checked if isinstance(c, Accepted)]
-    assert len(accepted) == len(checked), "the benchmark's messages must all be valid"
-    return accepted
+    checked = check_request(body, None, None, datetime.now(UTC))
+    assert not checked.rejected, "the benchmark's messages must all be valid"
+    return checked.accepted
 
 
 class SqlTimes(logging.Handler):

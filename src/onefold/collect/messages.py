@@ -65,11 +65,6 @@ class RequestError(Exception):
         return (RequestError, (self.status, self.code, self.message))  # across processes
 
 
-def read_body(raw: bytes, content_encoding: str | None) -> dict[str, Any]:
-    """The request's JSON object, whatever the Content-Type says (browsers send text/plain)."""
-    return parse_body(inflate(raw, content_encoding))
-
-
 def inflate(raw: bytes, content_encoding: str | None) -> bytes:
     """The body as sent before any gzip (by header or by its magic bytes), within the limit."""
     encoding = (content_encoding or "").strip().lower()
@@ -83,7 +78,8 @@ def inflate(raw: bytes, content_encoding: str | None) -> bytes:
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
-    """An inflated body's JSON object."""
+    """An inflated body's JSON object, whatever the Content-Type says (browsers send
+    text/plain)."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -65,10 +65,6 @@ class ParsedRequest:
     plain: bytes
     body: dict[str, Any]
 
-    @property
-    def write_key(self) -> str | None:
-        return _body_key(self.body)
-
 
 def parse_request(raw: bytes, content_encoding: str | None) -> ParsedRequest:
     plain = inflate(raw, content_encoding)

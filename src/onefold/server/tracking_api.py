@@ -25,11 +25,11 @@ import itertools
 import logging
 import queue
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from onefold.collect.committer import Delivery
 from onefold.collect.messages import (
@@ -43,15 +43,11 @@ from onefold.collect.messages import (
 )
 from onefold.collect.requests import check_parsed, parse_request
 from onefold.server.auth import presented_key, require_key
+from onefold.server.responses import error_response, json_response
 from onefold.server.runtime import Runtime
 
 log = logging.getLogger("onefold.server")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Path → message type (None: a batch of any types).
 PATHS: dict[str, str | None] = {
@@ -62,11 +58,11 @@ PATHS: dict[str, str | None] = {
     **{f"/v1/{short}": kind for short, kind in SHORT_PATHS.items()},
 }
 #: Any origin: analytics.js runs on the customer's sites, and a write key only appends.
-_CORS = [
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-methods", b"POST, OPTIONS"),
-    (b"access-control-max-age", b"86400"),
-]
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Max-Age": "86400",
+}
 #: Request ids: unique per server run (a random prefix) and cheap (a counter, no syscall).
 _REQUEST_PREFIX = secrets.token_hex(4)
 _REQUEST_NUMBERS = itertools.count(1)
@@ -147,12 +143,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _error(status: int, code: str, message: str, **more: Any) -> tuple[int, dict[str, Any]]:
-    """Every error in one shape, `{"code", "message"}`: what rudder-sdk parses and
-    analytics-node prints (see `responses.error_response`, the Profile API's)."""
-    return status, {"code": code, "message": message, **more}
-
-
 class TrackingApi:
     """The tracking paths; every other request goes on to `app` (FastAPI)."""
 
@@ -167,26 +157,23 @@ class TrackingApi:
             return
         if scope["method"] == "OPTIONS":  # the browser's preflight
             asked = _header(scope, b"access-control-request-headers") or "*"
-            await _send(send, 200, b"", [(b"access-control-allow-headers", asked.encode())])
-            return
-        if scope["method"] != "POST":
-            status, body = _error(405, "method_not_allowed", f"{path} takes POST")
+            response = Response(headers={**_CORS, "Access-Control-Allow-Headers": asked})
+        elif scope["method"] != "POST":
+            response = error_response(405, "method_not_allowed", f"{path} takes POST")
         else:
             try:
-                status, body = await self._collect(scope, receive, PATHS[path])
+                response = await self._collect(scope, receive, PATHS[path])
             except RequestError as exc:
-                status, body = _error(exc.status, exc.code, exc.message)
+                response = error_response(exc.status, exc.code, exc.message)
             except ConnectionAbortedError:
                 return
             except Exception:  # a bug: say so and keep serving
                 log.exception("tracking request to %s failed", path)
-                status, body = _error(500, "internal_error", "the server failed; retry")
-        retry = [(b"retry-after", b"1")] if status in (429, 503) else []
-        await _send(send, status, orjson.dumps(body), retry)
+                response = error_response(500, "internal_error", "the server failed; retry")
+        response.headers.update(_CORS)
+        await response(scope, receive, send)
 
-    async def _collect(
-        self, scope: Scope, receive: Receive, kind: str | None
-    ) -> tuple[int, dict[str, Any]]:
+    async def _collect(self, scope: Scope, receive: Receive, kind: str | None) -> Response:
         raw = await _read_body(scope, receive)
         received_at = datetime.now(UTC)
         runtime = self.runtime
@@ -214,38 +201,29 @@ class TrackingApi:
         try:
             future = runtime.committer.submit(mapping, accepted, rejected, request_id)
         except queue.Full:
-            return _error(503, "busy", "the store is behind; retry shortly")
+            return error_response(503, "busy", "the store is behind; retry shortly")
         try:
             delivery: Delivery = await asyncio.wrap_future(future)
         except Exception:
-            return _error(503, "commit_failed", "the messages were not stored; retry")
+            return error_response(503, "commit_failed", "the messages were not stored; retry")
         if not accepted:
             first = rejected[0]
-            return _error(
+            return error_response(
                 400,
                 "invalid_messages",
                 f"no valid message: message {first.index}: {first.field}: {first.reason}",
                 rejected=[_rejected_json(r) for r in rejected],
                 request_id=request_id,
             )
-        return 200, {
-            "success": True,
-            "stored": delivery.stored,
-            "duplicates": len(delivery.duplicates),
-            "rejected": [_rejected_json(r) for r in delivery.rejected],
-            "request_id": request_id,
-        }
-
-
-async def _send(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *_CORS,
-        *extra,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        return json_response(
+            {
+                "success": True,
+                "stored": delivery.stored,
+                "duplicates": len(delivery.duplicates),
+                "rejected": [_rejected_json(r) for r in delivery.rejected],
+                "request_id": request_id,
+            }
+        )
 
 
 def openapi_paths() -> dict[str, Any]:
