@@ -137,7 +137,7 @@ class DuckDBEngine(Engine):
         if self._in_tx:  # nested use joins the outer transaction
             yield
             return
-        self.con.execute("BEGIN TRANSACTION")
+        self._run("BEGIN TRANSACTION", None, "transaction")
         self._in_tx = True
         try:
             yield
@@ -145,7 +145,7 @@ class DuckDBEngine(Engine):
             self.con.execute("ROLLBACK")
             raise
         else:
-            self.con.execute("COMMIT")
+            self._run("COMMIT", None, "transaction")
         finally:
             self._in_tx = False
 
