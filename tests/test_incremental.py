@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 
 from incremental_helpers import links, partition, sample_in_two_halves
@@ -234,6 +235,12 @@ def test_ingest_resolves_one_event_in_real_time(workspace, add_source):
     assert links_["o9"] == links_["o1"]
     [hit] = workspace.search("dev-7")
     assert hit["profile_id"] == links_["o1"]
+    # the run's stored stats time every stage, not only the cleaning done before the region
+    stats = orjson.loads(
+        workspace.engine.fetchone("SELECT stats FROM runs ORDER BY run_id DESC LIMIT 1")
+    )
+    assert {"clean", "identity", "profiles"} <= set(stats["seconds"])
+    assert all(v > 0 for v in stats["seconds"].values())
 
 
 def test_ingest_keeps_a_broken_payload_as_a_reject(workspace, add_source):
