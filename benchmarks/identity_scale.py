@@ -101,8 +101,9 @@ FROM records r LEFT JOIN w USING (rid)
 """
 
 
-def prepare_workspace(root: Path, data: Path) -> Path:
-    """A fresh workspace holding only the person-level mappings and the matching block."""
+def prepare_workspace(root: Path, data: Path, memory_limit: str = "4GB") -> Path:
+    """A fresh workspace holding only the person-level mappings and the matching block;
+    DuckDB spills beyond `memory_limit`, as the pipeline benchmark sets it."""
     shutil.rmtree(root, ignore_errors=True)
     Workspace.init(root, "identity-scale").close()
     for name in PERSON_SOURCES:
@@ -111,7 +112,9 @@ def prepare_workspace(root: Path, data: Path) -> Path:
     cfg = root / "onefold.yml"
     cfg.write_text(
         cfg.read_text(encoding="utf-8")
-        + yaml.safe_dump({"matching": ONEFOLD_MATCHING}, sort_keys=False),
+        + yaml.safe_dump(
+            {"matching": ONEFOLD_MATCHING, "memory_limit": memory_limit}, sort_keys=False
+        ),
         encoding="utf-8",
     )
     return root
@@ -229,6 +232,7 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dir", type=Path, default=Path("bench-data"))
+    ap.add_argument("--memory-limit", default="4GB", help="onefold's DuckDB memory_limit")
     ap.add_argument(
         "--skip-splink",
         action="store_true",
@@ -239,7 +243,7 @@ def main() -> None:
     console = Console(stderr=args.json)
     data = ensure_sample(args.dir, args.persons, args.seed, console)
     run_dir = (args.dir / f"identity-scale-{args.persons}-{args.seed}").resolve()
-    ws_root = prepare_workspace(run_dir / "ws", data)
+    ws_root = prepare_workspace(run_dir / "ws", data, args.memory_limit)
     truth = read_truth(data / "ground_truth.csv")
 
     results: dict[str, Any] = {}

@@ -19,3 +19,27 @@ def literal_list(values: Iterable[str]) -> str:
 def identifier(name: str) -> str:
     """A quoted column or table name (CSV headers may hold spaces and quotes)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def replace_changed_sql(target: str, rows: str, scope: str, columns: Iterable[str]) -> list[str]:
+    """Statements that make `target`'s rows within `scope` equal to `rows`, touching only
+    the rows that differ: delete those with no identical row in `rows`, insert the rows of
+    `rows` that are not already there.
+
+    An incremental run recomputes whole profiles, yet most of their rows come out as they
+    were (a visitor's hundred page views keep their profile id). Deleting and re-inserting
+    them all made every commit merge tens of thousands of rows into indexed tables, and
+    the collector's commits waited behind it. `scope` is a condition on `target`'s columns
+    (unqualified); the tables must not hold two identical rows.
+    """
+    same = " AND ".join(
+        f"n.{identifier(c)} IS NOT DISTINCT FROM m.{identifier(c)}" for c in columns
+    )
+    return [
+        f"""DELETE FROM {target} WHERE rowid IN (
+                SELECT m.rowid FROM {target} m
+                WHERE {scope} AND NOT EXISTS (SELECT 1 FROM {rows} n WHERE {same}))""",
+        f"""INSERT INTO {target} BY NAME
+            SELECT n.* FROM {rows} n
+            WHERE NOT EXISTS (SELECT 1 FROM {target} m WHERE {scope} AND {same})""",
+    ]

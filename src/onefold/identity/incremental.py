@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onefold.engine.base import Engine
-from onefold.engine.sql import literal
+from onefold.engine.sql import literal, replace_changed_sql
 from onefold.identity.limits import CONFLICTS_TABLE
 from onefold.identity.overrides import is_record_ref
 
@@ -229,9 +229,12 @@ def write_back_identity(engine: Engine, main: str, base: int) -> None:
         f"""INSERT INTO {main}.record_nodes
             SELECT rn.rid, m.main_id FROM {r}.record_nodes rn
             JOIN _node_map m ON m.region_id = rn.node_id WHERE rn.rid > {int(base)}""",
-        f"""DELETE FROM {main}.profile_keys
-            WHERE profile_id IN (SELECT profile_id FROM _affected)""",
-        f"INSERT INTO {main}.profile_keys SELECT * FROM {r}.next_profile_keys",
+        *replace_changed_sql(
+            f"{main}.profile_keys",
+            f"{r}.next_profile_keys",
+            "profile_id IN (SELECT profile_id FROM _affected)",
+            ("member_key", "profile_id"),
+        ),
         f"INSERT INTO {main}.profile_history SELECT * FROM _history",
         CONFLICTS_TABLE.format(replace="", name=f"IF NOT EXISTS {main}.identity_conflicts"),
         f"""DELETE FROM {main}.identity_conflicts

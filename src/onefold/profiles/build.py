@@ -12,7 +12,7 @@ short transaction, so a reader never sees half a run.
 from __future__ import annotations
 
 from onefold.engine.base import Engine
-from onefold.engine.sql import literal
+from onefold.engine.sql import literal, replace_changed_sql
 
 USABLE = "('valid', 'suspicious')"
 TABLES = (
@@ -184,18 +184,25 @@ def swap_profile_tables(engine: Engine) -> None:
 
 def merge_profile_tables(engine: Engine, region: str, main: str) -> None:
     """Inside the caller's transaction: replace the profiles in `_affected` (and the records
-    in `_region_rids`) by the region's `next_*` tables — an incremental run's swap."""
+    in `_region_rids`) by the region's `next_*` tables — an incremental run's swap. Only the
+    rows that changed are written (`replace_changed_sql`)."""
     step = "incremental: write profiles"
-    engine.execute(
-        f"DELETE FROM {main}.record_profiles WHERE rid IN (SELECT rid FROM _region_rids)",
-        step=step,
-    )
-    for name in TABLES[1:]:
-        engine.execute(
-            f"DELETE FROM {main}.{name} WHERE profile_id IN (SELECT profile_id FROM _affected)",
-            step=step,
-        )
     for name in TABLES:
-        engine.execute(
-            f"INSERT INTO {main}.{name} BY NAME SELECT * FROM {region}.next_{name}", step=step
+        scope = (
+            "rid IN (SELECT rid FROM _region_rids)"
+            if name == "record_profiles"
+            else "profile_id IN (SELECT profile_id FROM _affected)"
         )
+        columns = table_columns(engine, main, name)
+        for sql in replace_changed_sql(f"{main}.{name}", f"{region}.next_{name}", scope, columns):
+            engine.execute(sql, step=step)
+
+
+def table_columns(engine: Engine, database: str, table: str) -> list[str]:
+    """`table`'s column names in `database` (quoted or not), in order."""
+    rows = engine.fetchall(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ? "
+        "ORDER BY column_index",
+        [database.strip('"'), table],
+    )
+    return [str(r[0]) for r in rows]
