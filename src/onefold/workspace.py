@@ -29,6 +29,7 @@ from onefold.identity.clustering import cluster_components, relabel_components
 from onefold.identity.graph import GraphResult, build_graph
 from onefold.identity.incremental import (
     REGION,
+    WRITE_CHANGES_FROM,
     Region,
     add_minted_history,
     close_region,
@@ -354,8 +355,9 @@ class Workspace:
             t1 = time.perf_counter()
             self.engine.execute(f"USE {main_q}")
             with self.engine.transaction():
-                write_back_identity(self.engine, main_q, base)
-                merge_profile_tables(self.engine, REGION, main_q)
+                only = region.records >= WRITE_CHANGES_FROM
+                write_back_identity(self.engine, main_q, base, only_changes=only)
+                merge_profile_tables(self.engine, REGION, main_q, only_changes=only)
                 n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
                 seconds["profiles"] += time.perf_counter() - t1  # the run's stats hold it all
                 result = ResolveResult(

@@ -43,3 +43,18 @@ def replace_changed_sql(target: str, rows: str, scope: str, columns: Iterable[st
             SELECT n.* FROM {rows} n
             WHERE NOT EXISTS (SELECT 1 FROM {target} m WHERE {scope} AND {same})""",
     ]
+
+
+def replace_rows_sql(
+    target: str, rows: str, scope: str, columns: Iterable[str] | None
+) -> list[str]:
+    """Make `target`'s rows within `scope` those of `rows`: with `columns`, by writing only
+    the rows that differ (`replace_changed_sql`); without, by deleting the scope and
+    inserting every row — two cheap statements where the rows are few, where the
+    comparison's extra scan would cost more than the rewrite saves."""
+    if columns is not None:
+        return replace_changed_sql(target, rows, scope, columns)
+    return [
+        f"DELETE FROM {target} WHERE {scope}",
+        f"INSERT INTO {target} BY NAME SELECT * FROM {rows}",
+    ]

@@ -23,12 +23,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onefold.engine.base import Engine
-from onefold.engine.sql import literal, replace_changed_sql
+from onefold.engine.sql import literal, replace_rows_sql
 from onefold.identity.limits import CONFLICTS_TABLE
 from onefold.identity.overrides import is_record_ref
 
 REGION = "_region"
 MAX_WIDENING_ROUNDS = 64
+#: Region size (records) from which the write-back writes only the rows that changed. A
+#: resolver run over thousands of new events recomputes profiles whose rows mostly stay as
+#: they were, and re-merging them into the indexed tables made its commit — which the
+#: collector's commits wait behind — twice as long; for one event's few rows the comparison
+#: costs more than it saves.
+WRITE_CHANGES_FROM = 1000
 
 #: Identifier values (as profile member keys) of the records written by this run.
 NEW_KEYS = """
@@ -199,7 +205,7 @@ def add_minted_history(engine: Engine, main: str) -> None:
     )
 
 
-def write_back_identity(engine: Engine, main: str, base: int) -> None:
+def write_back_identity(engine: Engine, main: str, base: int, *, only_changes: bool) -> None:
     """Inside the caller's transaction: the region's nodes, hubs, record nodes and ids."""
     step = "incremental: write identity"
     r = REGION
@@ -229,11 +235,11 @@ def write_back_identity(engine: Engine, main: str, base: int) -> None:
         f"""INSERT INTO {main}.record_nodes
             SELECT rn.rid, m.main_id FROM {r}.record_nodes rn
             JOIN _node_map m ON m.region_id = rn.node_id WHERE rn.rid > {int(base)}""",
-        *replace_changed_sql(
+        *replace_rows_sql(
             f"{main}.profile_keys",
             f"{r}.next_profile_keys",
             "profile_id IN (SELECT profile_id FROM _affected)",
-            ("member_key", "profile_id"),
+            ("member_key", "profile_id") if only_changes else None,
         ),
         f"INSERT INTO {main}.profile_history SELECT * FROM _history",
         CONFLICTS_TABLE.format(replace="", name=f"IF NOT EXISTS {main}.identity_conflicts"),

@@ -12,7 +12,7 @@ short transaction, so a reader never sees half a run.
 from __future__ import annotations
 
 from onefold.engine.base import Engine
-from onefold.engine.sql import literal, replace_changed_sql
+from onefold.engine.sql import literal, replace_rows_sql
 
 USABLE = "('valid', 'suspicious')"
 TABLES = (
@@ -182,10 +182,10 @@ def swap_profile_tables(engine: Engine) -> None:
         )
 
 
-def merge_profile_tables(engine: Engine, region: str, main: str) -> None:
+def merge_profile_tables(engine: Engine, region: str, main: str, *, only_changes: bool) -> None:
     """Inside the caller's transaction: replace the profiles in `_affected` (and the records
-    in `_region_rids`) by the region's `next_*` tables — an incremental run's swap. Only the
-    rows that changed are written (`replace_changed_sql`)."""
+    in `_region_rids`) by the region's `next_*` tables — an incremental run's swap; with
+    `only_changes`, writing only the rows that differ (see `replace_rows_sql`)."""
     step = "incremental: write profiles"
     for name in TABLES:
         scope = (
@@ -193,8 +193,8 @@ def merge_profile_tables(engine: Engine, region: str, main: str) -> None:
             if name == "record_profiles"
             else "profile_id IN (SELECT profile_id FROM _affected)"
         )
-        columns = table_columns(engine, main, name)
-        for sql in replace_changed_sql(f"{main}.{name}", f"{region}.next_{name}", scope, columns):
+        columns = table_columns(engine, main, name) if only_changes else None
+        for sql in replace_rows_sql(f"{main}.{name}", f"{region}.next_{name}", scope, columns):
             engine.execute(sql, step=step)
 
 
