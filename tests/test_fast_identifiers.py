@@ -6,7 +6,7 @@ import pytest
 
 from onefold.clean.identifiers import normalise_identifier
 from onefold.clean.junk import BUILTIN_JUNK
-from onefold.clean.source_sql import fast_identifier_sql
+from onefold.clean.source_sql import fast_identifier_sql, prepared_select
 from onefold.engine import DuckDBEngine
 
 CORPUS = [
@@ -59,11 +59,14 @@ CORPUS = [
 def test_sql_fast_path_matches_python(normaliser: str) -> None:
     engine = DuckDBEngine(":memory:")
     junk = tuple(sorted(BUILTIN_JUNK))
-    value, status, reason = fast_identifier_sql(f"id.{normaliser}", junk, "raw")
+    v = fast_identifier_sql(f"id.{normaliser}", junk)
     engine.execute("CREATE TABLE t (raw VARCHAR)")
     for raw in CORPUS:
         engine.execute("INSERT INTO t VALUES (?)", [raw])
-    rows = engine.fetchall(f"SELECT raw, {value}, {status}, {reason} FROM t")
+    rows = engine.fetchall(
+        f"SELECT x, {v.value}, {v.status}, {v.reason} "
+        f"FROM ({prepared_select(v, 'SELECT raw AS x FROM t')})"
+    )
     fast = 0
     for raw, v, st, why in rows:
         if st is None:  # not eligible: the Python normaliser handles it
