@@ -40,6 +40,11 @@ def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert result.mode == "incremental", result.full_reason
         assert result.region is not None and result.region.new_records > 0
         assert result.region.profiles < result.profiles  # it did not recompute the world
+        # both ways were taken: records joined or started a profile on the fast path, the
+        # rest (merges, hubs, limits, names) went to the region run
+        fast = result.fast
+        assert fast is not None and fast.joined > 0 and fast.created > 0
+        assert fast.left_to_region > 0
     for other in (rerun, fresh):
         with Workspace(other) as ws:
             ws.load()

@@ -26,6 +26,7 @@ from onefold.engine.migrations import migrate
 from onefold.engine.sql import identifier
 from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_mean
 from onefold.identity.clustering import cluster_components, relabel_components
+from onefold.identity.fast_path import FRESH, FastResult, resolve_fast
 from onefold.identity.graph import GraphResult, build_graph
 from onefold.identity.incremental import (
     REGION,
@@ -82,6 +83,8 @@ class ResolveResult:
     #: why a run asked to be incremental ran in full (None when it ran incrementally)
     full_reason: str | None = None
     region: Region | None = None
+    #: what the incremental fast path placed without a region run (None: it did not run)
+    fast: FastResult | None = None
 
 
 class Workspace:
@@ -340,7 +343,25 @@ class Workspace:
         if clean.records == 0 and not self.engine.fetchone("SELECT count(*) FROM _replaced"):
             return self._nothing_new(run, clean, seconds)
         t0 = time.perf_counter()
-        must = [(o.a, o.b) for o in load_overrides(self.engine) if o.kind == "must_link"]
+        overrides = load_overrides(self.engine)
+        fast: FastResult | None = None
+        if not overrides and not self.engine.fetchone("SELECT count(*) FROM _replaced"):
+            with self.engine.transaction():
+                fast = resolve_fast(
+                    self.engine,
+                    self.config.identity,
+                    self.config.source_priority,
+                    base,
+                    run.run_id,
+                )
+                if not fast.left_to_region:
+                    return self._fast_only(run, clean, fast, seconds)
+        else:
+            self.engine.execute(
+                f"CREATE OR REPLACE TEMP TABLE {FRESH} AS SELECT rid FROM records "
+                f"WHERE rid > {int(base)}"
+            )
+        must = [(o.a, o.b) for o in overrides if o.kind == "must_link"]
         region = select_region(self.engine, base, must)
         main = str(self.engine.fetchone("SELECT current_database()"))
         main_q = identifier(main)
@@ -356,17 +377,52 @@ class Workspace:
             self.engine.execute(f"USE {main_q}")
             with self.engine.transaction():
                 only = region.records >= WRITE_CHANGES_FROM
-                write_back_identity(self.engine, main_q, base, only_changes=only)
+                write_back_identity(self.engine, main_q, only_changes=only)
                 merge_profile_tables(self.engine, REGION, main_q, only_changes=only)
                 n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
                 seconds["profiles"] += time.perf_counter() - t1  # the run's stats hold it all
                 result = ResolveResult(
-                    run.run_id, clean, graph, ids, n, seconds, matched, "incremental", None, region
+                    run.run_id,
+                    clean,
+                    graph,
+                    ids,
+                    n,
+                    seconds,
+                    matched,
+                    "incremental",
+                    None,
+                    region,
+                    fast,
                 )
                 self._record_run(result, "incremental", run)
         finally:
             close_region(self.engine, main_q)
         for t in ("_record_comp", "_members", "_comp_profile", "_replaced"):
+            self.engine.execute(f"DROP TABLE IF EXISTS {t}")
+        return result
+
+    def _fast_only(
+        self, run: _Run, clean: CleanResult, fast: FastResult, seconds: dict[str, float]
+    ) -> ResolveResult:
+        """Inside the fast path's transaction: every new record was placed, no region ran."""
+        seconds["identity"] = fast.deciding
+        seconds["profiles"] = fast.writing
+        n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
+        result = ResolveResult(
+            run.run_id,
+            clean,
+            GraphResult(fast.new_nodes, 0, 0, 0, fast.joined + fast.created),
+            IdAssignment(n, fast.created, 0, 0),
+            n,
+            seconds,
+            None,
+            "incremental",
+            None,
+            Region(fast.joined, fast.records, fast.records),
+            fast,
+        )
+        self._record_run(result, "incremental", run)
+        for t in ("_replaced", FRESH):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 
@@ -572,4 +628,5 @@ def _stats(r: ResolveResult) -> dict[str, Any]:
         "seconds": r.seconds,
         "mode": r.mode,
         "region_profiles": r.region.profiles if r.region else None,
+        "fast_records": r.fast.records if r.fast else 0,
     }

@@ -36,13 +36,17 @@ MAX_WIDENING_ROUNDS = 64
 #: costs more than it saves.
 WRITE_CHANGES_FROM = 1000
 
+#: The new records the region resolves (`fast_path.FRESH`): those with rid > base that the
+#: fast path did not place. `rid > base` stays beside it for the scans' zone maps.
+FRESH_RIDS = "rid > {base} AND rid IN (SELECT rid FROM _fresh)"
+
 #: Identifier values (as profile member keys) of the records written by this run.
-NEW_KEYS = """
+NEW_KEYS = f"""
     CREATE OR REPLACE TEMP TABLE _new_keys AS
     SELECT DISTINCT name || ':' || value AS member_key FROM record_values
-    WHERE rid > {base} AND role = 'identifier' AND status IN ('valid', 'suspicious')
+    WHERE {FRESH_RIDS} AND role = 'identifier' AND status IN ('valid', 'suspicious')
     UNION
-    SELECT 'record:' || source || '/' || record_key FROM records WHERE rid > {base}
+    SELECT 'record:' || source || '/' || record_key FROM records WHERE {FRESH_RIDS}
 """
 
 AFFECTED = """
@@ -57,7 +61,7 @@ REGION_RIDS = """
     CREATE OR REPLACE TEMP TABLE _region_rids AS
     SELECT rid FROM record_profiles WHERE profile_id IN (SELECT profile_id FROM _affected)
     UNION
-    SELECT rid FROM records WHERE rid > {base}
+    SELECT rid FROM _fresh
 """
 
 
@@ -81,16 +85,16 @@ def replaced_hubs(engine: Engine) -> int:
 
 
 def select_region(engine: Engine, base: int, must_links: list[tuple[str, str]]) -> Region:
-    """Write `_affected(profile_id)` and `_region_rids(rid)` for records with rid > base."""
+    """Write `_affected(profile_id)` and `_region_rids(rid)` for the records in `_fresh`."""
     step = "incremental: region"
     engine.execute(NEW_KEYS.format(base=int(base)), step=step)
     engine.execute(AFFECTED, step=step)
     _widen_by_limit_conflicts(engine)
     _widen_by_must_links(engine, must_links)
-    engine.execute(REGION_RIDS.format(base=int(base)), step=step)
+    engine.execute(REGION_RIDS, step=step)
     counts = engine.fetchall(
-        f"SELECT (SELECT count(*) FROM _affected), (SELECT count(*) FROM _region_rids), "
-        f"(SELECT count(*) FROM records WHERE rid > {int(base)})"
+        "SELECT (SELECT count(*) FROM _affected), (SELECT count(*) FROM _region_rids), "
+        "(SELECT count(*) FROM _fresh)"
     )[0]
     return Region(int(counts[0]), int(counts[1]), int(counts[2]))
 
@@ -205,7 +209,7 @@ def add_minted_history(engine: Engine, main: str) -> None:
     )
 
 
-def write_back_identity(engine: Engine, main: str, base: int, *, only_changes: bool) -> None:
+def write_back_identity(engine: Engine, main: str, *, only_changes: bool) -> None:
     """Inside the caller's transaction: the region's nodes, hubs, record nodes and ids."""
     step = "incremental: write identity"
     r = REGION
@@ -234,7 +238,8 @@ def write_back_identity(engine: Engine, main: str, base: int, *, only_changes: b
         f"DELETE FROM {main}.record_nodes WHERE rid IN (SELECT rid FROM _replaced)",
         f"""INSERT INTO {main}.record_nodes
             SELECT rn.rid, m.main_id FROM {r}.record_nodes rn
-            JOIN _node_map m ON m.region_id = rn.node_id WHERE rn.rid > {int(base)}""",
+            JOIN _node_map m ON m.region_id = rn.node_id
+            WHERE rn.rid IN (SELECT rid FROM _fresh)""",
         *replace_rows_sql(
             f"{main}.profile_keys",
             f"{r}.next_profile_keys",
@@ -252,6 +257,14 @@ def write_back_identity(engine: Engine, main: str, base: int, *, only_changes: b
 
 def close_region(engine: Engine, main: str) -> None:
     engine.execute(f"USE {main}")
-    for t in ("_new_keys", "_affected", "_region_rids", "_node_map", "_history", "_merges"):
+    for t in (
+        "_new_keys",
+        "_affected",
+        "_region_rids",
+        "_node_map",
+        "_history",
+        "_merges",
+        "_fresh",
+    ):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     engine.execute(f"DETACH DATABASE IF EXISTS {REGION}")

@@ -24,7 +24,7 @@ TABLES = (
 )
 
 
-def _source_rank(source_priority: tuple[str, ...]) -> str:
+def source_rank(source_priority: tuple[str, ...]) -> str:
     if not source_priority:
         return "0"
     whens = " ".join(f"WHEN {literal(s)} THEN {i}" for i, s in enumerate(source_priority))
@@ -86,9 +86,10 @@ PROFILE_CONSENTS = """
     ) WHERE rn = 1
 """
 
-PROFILES = """
-    CREATE OR REPLACE TABLE next_profiles AS
-    WITH t AS (
+#: The golden-record columns, from a profile's trait winners and its identifiers: shared by
+#: the full build and the fast path's in-place update (`identity.fast_path`).
+TRAIT_COLUMNS = """
+    t AS (
         SELECT profile_id,
                any_value(value) FILTER (WHERE trait = 'full_name') AS full_name,
                any_value(value) FILTER (WHERE trait = 'first_name') AS first_name,
@@ -97,7 +98,7 @@ PROFILES = """
                any_value(value) FILTER (WHERE trait = 'gender') AS gender,
                any_value(value) FILTER (WHERE trait = 'country') AS country,
                any_value(value) FILTER (WHERE trait = 'city') AS city
-        FROM next_profile_traits GROUP BY profile_id
+        FROM {traits} GROUP BY profile_id
     ), ids AS (
         SELECT profile_id,
                arg_max(value, last_seen) FILTER (WHERE id_type = 'email' AND NOT shared)
@@ -106,8 +107,33 @@ PROFILES = """
                    AS phone,
                arg_max(value, last_seen) FILTER (WHERE id_type = 'user_id') AS user_id,
                count(*) AS identifiers
-        FROM next_profile_identifiers GROUP BY profile_id
-    ), per_source AS (
+        FROM {identifiers} GROUP BY profile_id
+    )
+"""
+
+#: A row of `profiles`, from the CTEs t and ids (above), acts and rev.
+PROFILE_ROW = """
+    SELECT a.profile_id,
+           coalesce(t.full_name, CASE
+               WHEN regexp_matches(coalesce(t.last_name, '') || coalesce(t.first_name, ''),
+                                   '^\\p{Han}+$')
+               THEN t.last_name || t.first_name
+               ELSE nullif(trim(concat_ws(' ', t.first_name, t.last_name)), '') END)
+               AS name,
+           i.email, i.phone, i.user_id, t.birth_date, t.gender, t.country, t.city,
+           a.first_seen, a.last_seen, a.channels, a.sources, len(a.sources) AS source_count,
+           a.records, a.orders, rev.revenue, coalesce(i.identifiers, 0) AS identifiers
+    FROM acts a LEFT JOIN t USING (profile_id) LEFT JOIN ids i USING (profile_id)
+    LEFT JOIN rev USING (profile_id)
+"""
+
+_NEXT_TRAIT_COLUMNS = TRAIT_COLUMNS.format(
+    traits="next_profile_traits", identifiers="next_profile_identifiers"
+)
+PROFILES = f"""
+    CREATE OR REPLACE TABLE next_profiles AS
+    WITH {_NEXT_TRAIT_COLUMNS},
+    per_source AS (
         SELECT p.profile_id, r.source, any_value(r.channel) AS channel, count(*) AS records,
                min(coalesce(r.event_time, r.loaded_at)) AS first_seen,
                max(coalesce(r.event_time, r.loaded_at)) AS last_seen,
@@ -128,18 +154,7 @@ PROFILES = """
               WHERE r.amount IS NOT NULL GROUP BY ALL)
         GROUP BY profile_id
     )
-    SELECT a.profile_id,
-           coalesce(t.full_name, CASE
-               WHEN regexp_matches(coalesce(t.last_name, '') || coalesce(t.first_name, ''),
-                                   '^\\p{Han}+$')
-               THEN t.last_name || t.first_name
-               ELSE nullif(trim(concat_ws(' ', t.first_name, t.last_name)), '') END)
-               AS name,
-           i.email, i.phone, i.user_id, t.birth_date, t.gender, t.country, t.city,
-           a.first_seen, a.last_seen, a.channels, a.sources, len(a.sources) AS source_count,
-           a.records, a.orders, rev.revenue, coalesce(i.identifiers, 0) AS identifiers
-    FROM acts a LEFT JOIN t USING (profile_id) LEFT JOIN ids i USING (profile_id)
-    LEFT JOIN rev USING (profile_id)
+    {PROFILE_ROW}
 """
 
 
@@ -149,7 +164,7 @@ def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
     for sql in (
         RECORD_PROFILES,
         PROFILE_IDENTIFIERS,
-        PROFILE_TRAITS.format(rank=_source_rank(source_priority), usable=USABLE),
+        PROFILE_TRAITS.format(rank=source_rank(source_priority), usable=USABLE),
         PROFILE_CONSENTS,
         PROFILES,
     ):
@@ -157,11 +172,13 @@ def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
     return int(engine.fetchone("SELECT count(*) FROM next_profiles"))
 
 
-#: ART indexes for the point lookups of the Profile API (by identifier value, by profile id).
+#: ART indexes for the point lookups of the Profile API (by identifier value, by profile id)
+#: and of the incremental fast path (which values it has seen before, and where).
 #: Built once per full run on the new tables — a few seconds at millions of rows — and kept
 #: up to date by the incremental runs' deletes and inserts. Not unique: an incremental run
 #: deletes and re-inserts a profile's rows in one transaction.
 LOOKUP_INDEXES = (
+    ("identity_nodes", "value"),
     ("profiles", "profile_id"),
     ("profile_identifiers", "value"),
     ("profile_identifiers", "profile_id"),

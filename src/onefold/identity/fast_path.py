@@ -1,0 +1,577 @@
+"""The fast path of incremental resolution: new records that join one known profile, or
+start their own, without changing anyone else's.
+
+Most of what a live CDP receives is of that kind — another page view from a known cookie, an
+order from a known account, a first visit — and for it the region run (copy the touched
+profiles into memory, rebuild their graph, write them back) is a long way to a foregone
+result: the record joins the profile its values are in, or a new one, and that profile's rows
+absorb it. This module checks the conditions under which that result is exactly what the
+region run, and so a full run, gives; applies it with a few indexed reads and writes; and
+leaves every other new record to the region run.
+
+New records are grouped into components (records joined through shared values, and through
+the profiles their known values are in). A component takes the fast path when:
+
+- no override exists and no new record replaces an older version (the caller checks);
+- it touches at most one existing profile, and that one has no recorded limit conflict (a
+  merge moves ids and writes history; a conflict is replayed with its neighbours);
+- every known linking value on its records is a non-shared value of that profile, so no hub
+  is involved and every value keeps linking what it linked;
+- for every type with a hub limit or a profile limit, the profile's values of that type plus
+  the component's new ones stay within the limit: every record's co-occurring values are a
+  subset of those, so no value can become a hub by count, and no limit replay starts;
+- a record that carries a name holds no known value of a non-unique type and shares no new
+  one with another named record, so no value can become a hub by name evidence.
+
+Then no hub, no edge outside the component and no profile id changes; the profile (kept, or
+minted from the smallest member key as `stable_ids` mints it) gains the records' rows:
+identifiers summed, trait and consent winners compared with the new candidates, the golden
+record recomputed from them. Components that fail any test go to the region run unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from onefold.config.settings import IdentitySettings
+from onefold.engine.base import Engine
+from onefold.engine.sql import literal_list
+from onefold.profiles.build import PROFILE_ROW, TRAIT_COLUMNS, USABLE, source_rank
+
+NAME_TRAITS = ("full_name", "first_name", "last_name")
+#: The records the fast path did not take: the region run's new records.
+FRESH = "_fresh"
+STAGED = ("_fast_records", "_fast_nodes", "_fast_keys", "_fast_rec") + tuple(
+    f"_fast_{t}" for t in ("pi", "pt", "pc", "p")
+)
+
+
+@dataclass(frozen=True)
+class FastResult:
+    """What the fast path did: records placed, profiles they joined or started."""
+
+    records: int
+    joined: int
+    created: int
+    new_nodes: int
+    left_to_region: int
+    #: seconds deciding (reads, checks) and writing the profiles' rows
+    deciding: float = 0.0
+    writing: float = 0.0
+
+
+@dataclass
+class _Record:
+    rid: int
+    source: str
+    key: str
+    named: bool = False
+    values: list[tuple[str, str]] = field(default_factory=list)  # (id_type, value)
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[object, object] = {}
+
+    def find(self, x: object) -> object:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: object, b: object) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def resolve_fast(
+    engine: Engine,
+    settings: IdentitySettings,
+    source_priority: tuple[str, ...],
+    base: int,
+    run_id: int,
+) -> FastResult:
+    """Place the new records (rid > base) that qualify; write `_fresh(rid)` with the rest.
+
+    Writes inside the caller's transaction.
+    """
+    t0 = time.perf_counter()
+    records = _new_records(engine, base)
+    values = sorted({v for r in records.values() for v in r.values})
+    nodes = _known_nodes(engine, values)
+    linking = set(settings.linking_types)
+    holders = _holders(engine, [(t, v) for t, v in values if t in linking and (t, v) in nodes])
+
+    uf = _UnionFind()
+    for r in records.values():
+        uf.find(("r", r.rid))
+        for t, v in r.values:
+            if t not in linking:
+                continue
+            uf.union(("r", r.rid), ("v", t, v))
+            for pid, _shared in holders.get((t, v), ()):
+                uf.union(("v", t, v), ("p", pid))
+    comps: dict[object, list[_Record]] = {}
+    for r in records.values():
+        comps.setdefault(uf.find(("r", r.rid)), []).append(r)
+
+    claimed = {pid for hs in holders.values() for pid, _ in hs}
+    counts = _type_counts(engine, claimed, _limited_types(settings))
+    blocked = conflicted(engine, claimed)
+    fast: list[tuple[list[_Record], str | None]] = []
+    rest: list[int] = []
+    for members in comps.values():
+        profile = _qualifies(members, settings, nodes, holders, counts, blocked)
+        if profile is False:
+            rest.extend(r.rid for r in members)
+        else:
+            fast.append((members, profile if isinstance(profile, str) else None))
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {FRESH} (rid BIGINT)")
+    if rest:
+        _insert(engine, FRESH, {"rid": pa.array(rest, pa.int64())})
+    if not fast:
+        return FastResult(0, 0, 0, 0, len(rest), time.perf_counter() - t0)
+
+    ids = _mint_ids(engine, fast, linking, run_id)
+    new_nodes = _number_new_nodes(
+        engine, {v for m, _ in fast for r in m for v in r.values if v not in nodes}
+    )
+    nodes.update(new_nodes)
+    placed: list[tuple[int, str]] = []
+    node_rows: list[tuple[int, int, str, str, bool]] = []
+    keys: list[tuple[str, str]] = []
+    for (members, _), pid in zip(fast, ids, strict=True):
+        for r in members:
+            placed.append((r.rid, pid))
+            node_rows.extend(
+                (r.rid, nodes[(t, v)][0], t, v, (t, v) in new_nodes) for t, v in r.values
+            )
+        new_linking = sorted(
+            {(t, v) for r in members for t, v in r.values if t in linking and (t, v) in new_nodes}
+        )
+        keys.extend((f"{t}:{v}", pid) for t, v in new_linking)
+        if not any(t in linking for r in members for t, _ in r.values):
+            keys.extend((f"record:{r.source}/{r.key}", pid) for r in members)
+    _insert(
+        engine,
+        "_fast_records",
+        {
+            "rid": pa.array([r for r, _ in placed], pa.int64()),
+            "profile_id": pa.array([p for _, p in placed], pa.string()),
+        },
+    )
+    _insert(
+        engine,
+        "_fast_nodes",
+        {
+            "rid": pa.array([n[0] for n in node_rows], pa.int64()),
+            "node_id": pa.array([n[1] for n in node_rows], pa.int64()),
+            "id_type": pa.array([n[2] for n in node_rows], pa.string()),
+            "value": pa.array([n[3] for n in node_rows], pa.string()),
+            "is_new": pa.array([n[4] for n in node_rows], pa.bool_()),
+        },
+    )
+    _insert(
+        engine,
+        "_fast_keys",
+        {
+            "member_key": pa.array([k for k, _ in keys], pa.string()),
+            "profile_id": pa.array([p for _, p in keys], pa.string()),
+        },
+    )
+    existing = sorted({p for _, p in fast if p is not None})
+    created = [pid for (_, p), pid in zip(fast, ids, strict=True) if p is None]
+    t1 = time.perf_counter()
+    _write(engine, base, run_id, existing + created, created, settings, source_priority)
+    for t in STAGED:
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    return FastResult(
+        len(placed),
+        len(existing),
+        len(created),
+        len(new_nodes),
+        len(rest),
+        t1 - t0,
+        time.perf_counter() - t1,
+    )
+
+
+def _insert(engine: Engine, table: str, columns: dict[str, pa.Array]) -> None:
+    """A temp table `table` holding `columns` (handed over as Arrow, not as SQL text)."""
+    engine.register("_fast_in", pa.table(columns))
+    try:
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _fast_in")
+    finally:
+        engine.unregister("_fast_in")
+
+
+def _new_records(engine: Engine, base: int) -> dict[int, _Record]:
+    out = {
+        int(rid): _Record(int(rid), str(src), str(key))
+        for rid, src, key in engine.fetchall(
+            f"SELECT rid, source, record_key FROM records WHERE rid > {int(base)}",
+            step="fast path: new records",
+        )
+    }
+    rows = engine.fetchall(
+        f"""
+        SELECT DISTINCT rid, role, name, value FROM record_values
+        WHERE rid > {int(base)} AND status IN {USABLE}
+          AND (role = 'identifier'
+               OR (role = 'trait' AND name IN {literal_list(NAME_TRAITS)} AND key IS NOT NULL))
+        ORDER BY ALL
+    """,
+        step="fast path: new values",
+    )
+    for rid, role, name, value in rows:
+        rec = out[int(rid)]
+        if role == "identifier":
+            rec.values.append((str(name), str(value)))
+        else:
+            rec.named = True
+    return out
+
+
+def _known_nodes(
+    engine: Engine, values: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, bool]]:
+    """(id_type, value) → (node_id, is_hub) for the values the graph already holds."""
+    if not values:
+        return {}
+    wanted = set(values)
+    rows = engine.fetchall(
+        "SELECT id_type, value, node_id, is_hub FROM identity_nodes "
+        f"WHERE value IN {literal_list(sorted({v for _, v in values}))}",
+        step="fast path: known values",
+    )
+    return {
+        (str(t), str(v)): (int(n), bool(h)) for t, v, n, h in rows if (str(t), str(v)) in wanted
+    }
+
+
+def _holders(
+    engine: Engine, values: list[tuple[str, str]]
+) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    """(id_type, value) → the profiles holding it now, and whether it is shared there."""
+    if not values:
+        return {}
+    wanted = set(values)
+    rows = engine.fetchall(
+        "SELECT id_type, value, profile_id, shared FROM profile_identifiers "
+        f"WHERE value IN {literal_list(sorted({v for _, v in values}))}",
+        step="fast path: holders",
+    )
+    out: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for t, v, pid, shared in rows:
+        if (str(t), str(v)) in wanted:
+            out.setdefault((str(t), str(v)), []).append((str(pid), bool(shared)))
+    return out
+
+
+def _limited_types(settings: IdentitySettings) -> dict[str, int]:
+    """Type → the smallest of its hub limit and its profile limit."""
+    out = dict(settings.hub_limits)
+    for t, limit in settings.limits.items():
+        out[t] = min(out.get(t, limit.max), limit.max)
+    return out
+
+
+def _type_counts(
+    engine: Engine, profiles: Iterable[str], limited: dict[str, int]
+) -> dict[tuple[str, str], int]:
+    pids = sorted(profiles)
+    if not pids or not limited:
+        return {}
+    rows = engine.fetchall(
+        f"""
+        SELECT profile_id, id_type, count(*) FROM profile_identifiers
+        WHERE profile_id IN {literal_list(pids)} AND id_type IN {literal_list(limited)}
+        GROUP BY ALL
+    """,
+        step="fast path: profile sizes",
+    )
+    return {(str(p), str(t)): int(n) for p, t, n in rows}
+
+
+def _qualifies(
+    members: list[_Record],
+    settings: IdentitySettings,
+    nodes: dict[tuple[str, str], tuple[int, bool]],
+    holders: dict[tuple[str, str], list[tuple[str, bool]]],
+    counts: dict[tuple[str, str], int],
+    blocked: set[str],
+) -> str | None | bool:
+    """The profile the component joins, None for a new one, False for the region run."""
+    linking = set(settings.linking_types)
+    profiles: set[str] = set()
+    new_linking: set[tuple[str, str]] = set()
+    for r in members:
+        for t, v in r.values:
+            if t not in linking:
+                continue
+            if (t, v) not in nodes:
+                new_linking.add((t, v))
+                continue
+            hs = holders.get((t, v), [])
+            if nodes[(t, v)][1] or len(hs) != 1 or hs[0][1]:
+                return False  # a hub, or a value the graph holds oddly: the region decides
+            profiles.add(hs[0][0])
+    if len(profiles) > 1 or profiles & blocked:
+        return False
+    profile = next(iter(profiles), None)
+    for t, limit in _limited_types(settings).items():
+        held = counts.get((profile, t), 0) if profile else 0
+        if held + sum(1 for nt, _ in new_linking if nt == t) > limit:
+            return False
+    if settings.name_conflict_similarity is not None and not _names_safe(
+        members, settings.unique_types, linking, new_linking
+    ):
+        return False
+    return profile
+
+
+def _names_safe(
+    members: list[_Record],
+    unique: tuple[str, ...],
+    linking: set[str],
+    new_linking: set[tuple[str, str]],
+) -> bool:
+    """No value of a non-unique type can gain a second name from these records."""
+    seen: set[tuple[str, str]] = set()
+    for r in members:
+        if not r.named:
+            continue
+        for t, v in r.values:
+            if t not in linking or t in unique:
+                continue
+            if (t, v) not in new_linking or (t, v) in seen:
+                return False
+            seen.add((t, v))
+    return True
+
+
+def _mint_ids(
+    engine: Engine, fast: list[tuple[list[_Record], str | None]], linking: set[str], run_id: int
+) -> list[str]:
+    """Each component's profile id: the one it joins, or one minted as `stable_ids` mints it
+    (from the smallest member key, salted with the run when that id was ever used)."""
+    firsts: dict[int, str] = {}
+    for i, (members, profile) in enumerate(fast):
+        if profile is None:
+            keys = [f"{t}:{v}" for r in members for t, v in r.values if t in linking]
+            firsts[i] = min(keys or [f"record:{r.source}/{r.key}" for r in members])
+    plain = {i: "p_" + hashlib.md5(k.encode()).hexdigest()[:16] for i, k in firsts.items()}
+    used: set[str] = set()
+    if plain:
+        used = {
+            str(r[0])
+            for r in engine.fetchall(
+                "SELECT DISTINCT profile_id FROM profile_history "
+                f"WHERE profile_id IN {literal_list(sorted(plain.values()))}",
+                step="fast path: minted ids",
+            )
+        }
+    out: list[str] = []
+    for i, (_, profile) in enumerate(fast):
+        if profile is not None:
+            out.append(profile)
+        elif plain[i] in used:
+            out.append("p_" + hashlib.md5(f"{firsts[i]}:{run_id}".encode()).hexdigest()[:16])
+        else:
+            out.append(plain[i])
+    return out
+
+
+def _number_new_nodes(
+    engine: Engine, values: set[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, bool]]:
+    """Ids for values never seen, after the largest, in node-key order (as the region does)."""
+    if not values:
+        return {}
+    top = int(engine.fetchone("SELECT coalesce(max(node_id), 0) FROM identity_nodes"))
+    ordered = sorted(values, key=lambda tv: f"{tv[0]}:{tv[1]}")
+    return {tv: (top + i, False) for i, tv in enumerate(ordered, start=1)}
+
+
+def conflicted(engine: Engine, profiles: Iterable[str]) -> set[str]:
+    """Those of `profiles` a recorded limit conflict involves, by its record or its value: the
+    region run replays them with their neighbours."""
+    pids = sorted(profiles)
+    if not pids or not engine.table_exists("identity_conflicts"):
+        return set()
+    if not int(engine.fetchone("SELECT count(*) FROM identity_conflicts")):
+        return set()
+    rows = engine.fetchall(
+        f"""
+        SELECT profile_id FROM record_profiles
+        WHERE profile_id IN {literal_list(pids)} AND rid IN (SELECT rid FROM identity_conflicts)
+        UNION
+        SELECT profile_id FROM profile_identifiers
+        WHERE profile_id IN {literal_list(pids)}
+          AND id_type || ':' || value IN (SELECT node_key FROM identity_conflicts)
+    """,
+        step="fast path: conflicts",
+    )
+    return {str(r[0]) for r in rows}
+
+
+def _write(
+    engine: Engine,
+    base: int,
+    run_id: int,
+    pids: list[str],
+    created: list[str],
+    settings: IdentitySettings,
+    source_priority: tuple[str, ...],
+) -> None:
+    """The staged records' nodes, keys, history and profile rows, each profile rewritten."""
+    step = "fast path: write"
+    touched = literal_list(pids)
+    rank = source_rank(source_priority)
+    statements = [
+        f"""INSERT INTO identity_nodes
+            SELECT DISTINCT node_id, id_type, value, id_type || ':' || value,
+                   id_type IN {literal_list(settings.linking_types)}, false
+            FROM _fast_nodes WHERE is_new""",
+        "INSERT INTO record_nodes SELECT DISTINCT rid, node_id FROM _fast_nodes",
+        "INSERT INTO profile_keys SELECT member_key, profile_id FROM _fast_keys",
+        f"""CREATE OR REPLACE TEMP TABLE _fast_rec AS
+            SELECT r.rid, r.source, r.record_key, r.channel,
+                   coalesce(r.event_time, r.loaded_at) AS t, r.amount, r.currency, f.profile_id,
+                   {rank} AS rank
+            FROM records r JOIN _fast_records f USING (rid) WHERE r.rid > {int(base)}""",
+        "INSERT INTO record_profiles SELECT rid, source, record_key, profile_id FROM _fast_rec",
+        FAST_IDENTIFIERS.format(touched=touched),
+        FAST_TRAITS.format(
+            touched=touched, base=int(base), usable=USABLE, rank=rank.replace("r.", "o.")
+        ),
+        FAST_CONSENTS.format(touched=touched, base=int(base)),
+        FAST_PROFILES.replace("{touched}", touched),  # not format: the row's regex has braces
+    ]
+    for table, staged in (
+        ("profile_identifiers", "_fast_pi"),
+        ("profile_traits", "_fast_pt"),
+        ("profile_consents", "_fast_pc"),
+        ("profiles", "_fast_p"),
+    ):
+        statements.append(f"DELETE FROM {table} WHERE profile_id IN {touched}")
+        statements.append(f"INSERT INTO {table} BY NAME SELECT * FROM {staged}")
+    for sql in statements:
+        engine.execute(sql, step=step)
+    if created:
+        engine.execute(
+            "INSERT INTO profile_history (run_id, happened_at, profile_id, event) "
+            f"SELECT {int(run_id)}, now(), unnest(?::VARCHAR[]), 'created'",
+            [created],
+            step=step,
+        )
+
+
+#: A profile's identifier rows: the old ones, and the new records' values summed into them.
+FAST_IDENTIFIERS = """
+    CREATE OR REPLACE TEMP TABLE _fast_pi AS
+    WITH per_source AS (
+        SELECT f.profile_id, n.id_type, n.value, f.source, count(*) AS records,
+               min(f.t) AS first_seen, max(f.t) AS last_seen
+        FROM (SELECT DISTINCT rid, id_type, value FROM _fast_nodes) n JOIN _fast_rec f USING (rid)
+        GROUP BY ALL
+    ), delta AS (
+        SELECT profile_id, id_type, value, sum(records)::BIGINT AS records,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               list(source ORDER BY source) AS sources
+        FROM per_source GROUP BY ALL
+    ), old AS (
+        SELECT * FROM profile_identifiers WHERE profile_id IN {touched}
+    )
+    SELECT coalesce(o.profile_id, d.profile_id) AS profile_id,
+           coalesce(o.id_type, d.id_type) AS id_type, coalesce(o.value, d.value) AS value,
+           (coalesce(o.records, 0) + coalesce(d.records, 0))::BIGINT AS records,
+           least(o.first_seen, d.first_seen) AS first_seen,
+           greatest(o.last_seen, d.last_seen) AS last_seen,
+           CASE WHEN d.sources IS NULL THEN o.sources WHEN o.sources IS NULL THEN d.sources
+                ELSE list_sort(list_distinct(list_concat(o.sources, d.sources))) END AS sources,
+           coalesce(o.shared, false) AS shared
+    FROM old o FULL JOIN delta d
+      ON o.profile_id = d.profile_id AND o.id_type = d.id_type AND o.value = d.value
+"""
+
+#: Trait winners: the old winner against the new candidates, by the build's own order (an
+#: old winner has the smaller rid, so it loses a tie on rank and time, as it does there).
+FAST_TRAITS = """
+    CREATE OR REPLACE TEMP TABLE _fast_pt AS
+    SELECT profile_id, trait, value, source, observed_at FROM (
+        SELECT f.profile_id, v.name AS trait, v.value, f.source, f.t AS observed_at, f.rank,
+               v.rid
+        FROM record_values v JOIN _fast_rec f USING (rid)
+        WHERE v.rid > {base} AND v.role = 'trait' AND v.status IN {usable}
+        UNION ALL
+        SELECT o.profile_id, o.trait, o.value, o.source, o.observed_at, {rank}, -1
+        FROM profile_traits o WHERE o.profile_id IN {touched}
+    )
+    QUALIFY row_number() OVER (PARTITION BY profile_id, trait
+                               ORDER BY rank, observed_at DESC NULLS LAST, rid DESC) = 1
+"""
+
+FAST_CONSENTS = """
+    CREATE OR REPLACE TEMP TABLE _fast_pc AS
+    SELECT profile_id, purpose, status, source, observed_at FROM (
+        SELECT f.profile_id, v.name AS purpose, v.value AS status, f.source,
+               f.t AS observed_at, v.rid
+        FROM record_values v JOIN _fast_rec f USING (rid)
+        WHERE v.rid > {base} AND v.role = 'consent' AND v.status = 'valid'
+        UNION ALL
+        SELECT profile_id, purpose, status, source, observed_at, -1
+        FROM profile_consents WHERE profile_id IN {touched}
+    )
+    QUALIFY row_number() OVER (PARTITION BY profile_id, purpose
+                               ORDER BY observed_at DESC NULLS LAST, rid DESC) = 1
+"""
+
+#: The golden record from the new trait and identifier rows; activity and revenue are the old
+#: row's plus the new records'.
+FAST_PROFILES = f"""
+    CREATE OR REPLACE TEMP TABLE _fast_p AS
+    WITH {TRAIT_COLUMNS.format(traits="_fast_pt", identifiers="_fast_pi")},
+    per_source AS (
+        SELECT profile_id, source, any_value(channel) AS channel, count(*) AS records,
+               min(t) AS first_seen, max(t) AS last_seen, count(amount) AS orders
+        FROM _fast_rec GROUP BY ALL
+    ), old AS (
+        SELECT * FROM profiles WHERE profile_id IN {{touched}}
+    ), new_acts AS (
+        SELECT profile_id, sum(records) AS records, min(first_seen) AS first_seen,
+               max(last_seen) AS last_seen, list(channel) AS channels, list(source) AS sources,
+               sum(orders) AS orders
+        FROM per_source GROUP BY profile_id
+    ), acts AS (
+        SELECT n.profile_id, (n.records + coalesce(o.records, 0))::BIGINT AS records,
+               least(n.first_seen, o.first_seen) AS first_seen,
+               greatest(n.last_seen, o.last_seen) AS last_seen,
+               list_sort(list_distinct(list_concat(coalesce(o.channels, []::VARCHAR[]),
+                                                   n.channels))) AS channels,
+               list_sort(list_distinct(list_concat(coalesce(o.sources, []::VARCHAR[]),
+                                                   n.sources))) AS sources,
+               (n.orders + coalesce(o.orders, 0))::BIGINT AS orders
+        FROM new_acts n LEFT JOIN old o USING (profile_id)
+    ), rev AS (
+        SELECT profile_id, map_from_entries(list((currency, total) ORDER BY currency))
+                   AS revenue
+        FROM (SELECT profile_id, currency, round(sum(total), 2) AS total FROM (
+                  SELECT profile_id, coalesce(currency, '?') AS currency, sum(amount) AS total
+                  FROM _fast_rec WHERE amount IS NOT NULL GROUP BY ALL
+                  UNION ALL
+                  SELECT profile_id, e.key, e.value FROM (
+                      SELECT profile_id, unnest(map_entries(revenue)) AS e FROM old
+                      WHERE revenue IS NOT NULL))
+              GROUP BY ALL)
+        GROUP BY profile_id
+    )
+    {PROFILE_ROW}
+"""

@@ -1,0 +1,123 @@
+"""The incremental fast path: records that join one known profile, or start their own, are
+placed without a region run and give exactly what a full re-run gives; a record that could
+change anyone else's profile goes to the region run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onefold import Workspace
+from shared_sources import SHOP, SHOP_HEAD, profile_links
+
+ROWS = (
+    "o1,u-1,ann@mail.com,+14155550100,dev-1,Ann Lee,2024-01-01\n"
+    "o2,,ann@mail.com,,dev-2,,2024-01-02\n"
+    "o3,u-2,bob@mail.com,,dev-3,Bob Ray,2024-01-03\n"
+    # a family email: two people's names on it make it a shared value (a hub)
+    "o4,,fam@mail.com,,dev-4,Cy Doe,2024-01-04\n"
+    "o5,,fam@mail.com,,dev-5,Di Moe,2024-01-05\n"
+    "o6,,cy@mail.com,,dev-6,,2024-01-06\n"
+)
+TABLES = ("profiles", "profile_identifiers", "profile_traits", "profile_consents")
+
+
+@pytest.fixture
+def shop(workspace: Workspace, add_source: Any) -> Workspace:
+    add_source("shop", SHOP, "shop.csv", SHOP_HEAD + ROWS)
+    workspace.load()
+    workspace.resolve()
+    return workspace
+
+
+def assert_same_as_full_rerun(ws: Workspace, tmp_path: Path) -> None:
+    """A copy of the workspace resolved in full holds the same profiles, row for row."""
+    ws.engine.execute("CHECKPOINT")
+    copy = tmp_path / "rerun"
+    shutil.copytree(ws.root, copy)
+    with Workspace(copy) as full:
+        assert full.resolve().mode == "full"
+        for sql in [f"SELECT * FROM {t} ORDER BY ALL" for t in TABLES] + [
+            "SELECT source, record_key, profile_id FROM record_profiles ORDER BY ALL",
+            "SELECT member_key, profile_id FROM profile_keys ORDER BY ALL",
+            "SELECT profile_id, event, other_profile_id FROM profile_history ORDER BY ALL",
+        ]:
+            assert ws.engine.fetchall(sql) == full.engine.fetchall(sql), sql
+
+
+def test_a_returning_customer_joins_on_the_fast_path(shop: Workspace, tmp_path: Path) -> None:
+    before = profile_links(shop)
+    _, result = shop.ingest(
+        "shop", [{"order": "o9", "email": "ANN@mail.com", "device": "dev-9", "at": "2024-03-01"}]
+    )
+    assert result is not None and result.fast is not None
+    assert (result.fast.records, result.fast.joined, result.fast.left_to_region) == (1, 1, 0)
+    links = profile_links(shop)
+    assert links["o9"] == links["o1"] == before["o1"]
+    [hit] = shop.search("dev-9")  # the new device is the profile's from now on
+    assert hit["profile_id"] == links["o1"]
+    view = shop.profile(links["o1"])
+    assert view.profile["records"] == 3
+    assert_same_as_full_rerun(shop, tmp_path)
+
+
+def test_first_visits_start_profiles_on_the_fast_path(shop: Workspace, tmp_path: Path) -> None:
+    _, result = shop.ingest(
+        "shop",
+        [
+            {"order": "n1", "email": "new@mail.com", "device": "dev-n", "at": "2024-03-01"},
+            {"order": "n2", "device": "dev-n", "at": "2024-03-02"},  # same visitor, later
+            {"order": "n3", "at": "2024-03-03"},  # nothing to link by: a profile of its own
+        ],
+    )
+    assert result is not None and result.fast is not None
+    assert (result.fast.records, result.fast.created, result.fast.left_to_region) == (3, 2, 0)
+    links = profile_links(shop)
+    assert links["n1"] == links["n2"] != links["n3"]
+    assert_same_as_full_rerun(shop, tmp_path)  # the minted ids are the full run's too
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"email": "cy@mail.com", "device": "dev-2"}, id="merges-two-profiles"),
+        pytest.param({"email": "fam@mail.com", "device": "dev-8"}, id="holds-a-shared-value"),
+        pytest.param({"email": "bob@mail.com", "name": "Rob Ray"}, id="names-a-known-email"),
+        pytest.param({"uid": "u-7", "email": "bob@mail.com"}, id="second-user-id"),
+    ],
+)
+def test_a_record_that_could_change_other_profiles_goes_to_the_region_run(
+    shop: Workspace, tmp_path: Path, event: dict[str, str]
+) -> None:
+    _, result = shop.ingest("shop", [{"order": "x1", "at": "2024-03-01", **event}])
+    assert result is not None and result.fast is not None and result.region is not None
+    assert (result.fast.records, result.fast.left_to_region) == (0, 1)
+    assert result.region.new_records == 1
+    assert_same_as_full_rerun(shop, tmp_path)
+
+
+def test_one_batch_is_split_between_the_two_paths(shop: Workspace, tmp_path: Path) -> None:
+    _, result = shop.ingest(
+        "shop",
+        [
+            {"order": "f1", "device": "dev-5", "at": "2024-03-01"},  # Di again: fast
+            {"order": "r1", "email": "cy@mail.com", "device": "dev-2", "at": "2024-03-02"},
+        ],
+    )
+    assert result is not None and result.fast is not None
+    assert (result.fast.records, result.fast.left_to_region) == (1, 1)
+    links = profile_links(shop)
+    assert links["f1"] == links["o5"]
+    assert links["r1"] == links["o1"] == links["o6"]  # r1 merged two profiles
+    assert_same_as_full_rerun(shop, tmp_path)
+
+
+def test_an_override_sends_everything_to_the_region_run(shop: Workspace) -> None:
+    shop.add_override("cannot_link", "shop/o1", "shop/o2")
+    shop.resolve(incremental=True)
+    _, result = shop.ingest("shop", [{"order": "o9", "device": "dev-3", "at": "2024-03-01"}])
+    assert result is not None and result.fast is None and result.region is not None
+    assert profile_links(shop)["o9"] == profile_links(shop)["o3"]
