@@ -238,7 +238,7 @@ def _run_onefold_realtime(spec: Mapping[str, Any]) -> dict[str, Any]:
     batch = Path(spec["batch"]).read_bytes().splitlines()
     source = spec["source"]
     latencies: list[float] = []
-    kinds: dict[str, list[tuple[float, int]]] = {}
+    kinds: dict[str, list[tuple[float, int, bool]]] = {}
     merged = 0
     with Workspace(spec["workspace"]) as ws:
         for warm in range(3):  # first calls pay for imports and the mapping cache
@@ -263,7 +263,8 @@ def _run_onefold_realtime(spec: Mapping[str, Any]) -> dict[str, Any]:
             latencies.append(dt)
             assert result is not None and result.mode == "incremental", result
             region = result.region.profiles if result.region else 0
-            kinds.setdefault(kind, []).append((dt, region))
+            fast = result.fast is not None and result.fast.left_to_region == 0
+            kinds.setdefault(kind, []).append((dt, region, fast))
             merged += int(kind == "login" and result.ids.merged > 0)
         total = time.perf_counter() - t_all
         t0 = time.perf_counter()
@@ -278,8 +279,9 @@ def _run_onefold_realtime(spec: Mapping[str, Any]) -> dict[str, Any]:
         "by_kind": {
             k: {
                 "events": len(v),
-                **_percentiles([d for d, _ in v]),
-                "mean_region_profiles": round(sum(r for _, r in v) / len(v), 2),
+                **_percentiles([d for d, _, _ in v]),
+                "mean_region_profiles": round(sum(r for _, r, _ in v) / len(v), 2),
+                "fast_path_share": round(sum(f for _, _, f in v) / len(v), 3),
             }
             for k, v in kinds.items()
         },

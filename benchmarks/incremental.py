@@ -208,7 +208,7 @@ def main() -> None:
         )
     console.print(table)
     by_kind = Table(title="onefold per event kind")
-    for col in ("kind", "events", "median ms", "p99 ms", "mean region profiles"):
+    for col in ("kind", "events", "median ms", "p99 ms", "mean region profiles", "fast path"):
         by_kind.add_column(col, justify="left" if col == "kind" else "right")
     for kind, k in of["by_kind"].items():
         by_kind.add_row(
@@ -217,6 +217,7 @@ def main() -> None:
             f"{k['median_ms']:.1f}",
             f"{k['p99_ms']:.1f}",
             f"{k['mean_region_profiles']:.1f}",
+            f"{k['fast_path_share']:.0%}",
         )
     console.print(by_kind)
     console.print(

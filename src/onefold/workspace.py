@@ -307,7 +307,9 @@ class Workspace:
 
     def _resolve_full(self, run: _Run, progress: ProgressFn | None, reason: str) -> ResolveResult:
         t0 = time.perf_counter()
-        clean = run_clean(self.engine, self.config, self.mappings, progress)
+        clean = run_clean(
+            self.engine, self.config, self.mappings, progress, until_load=run.max_load
+        )
         seconds = {"clean": time.perf_counter() - t0}
         graph, matched, ids, n, more = self._identity(run.run_id, progress)
         seconds.update(more)
@@ -333,7 +335,9 @@ class Workspace:
         t0 = time.perf_counter()
         try:
             with self.engine.transaction():  # the new records are cleaned in one piece
-                clean = run_clean(self.engine, self.config, self.mappings, progress, after)
+                clean = run_clean(
+                    self.engine, self.config, self.mappings, progress, after, run.max_load
+                )
                 if replaced_hubs(self.engine):
                     raise _NeedsFullRun  # roll the cleaning back; a full run rebuilds it
         except _NeedsFullRun:

@@ -197,11 +197,15 @@ def source_sql(
     junk: tuple[str, ...],
     rid_base: int,
     after_load: int | None = None,
+    until_load: int | None = None,
 ) -> SourceSQL:
     """SQL for one source: extract current versions, then records and long field values.
 
     With `after_load`, only the records that a load after that one touched (new keys, or a
-    new version of a known key) are extracted: what incremental resolution cleans.
+    new version of a known key) are extracted: what incremental resolution cleans. With
+    `until_load`, loads after that one are left for the next run: the collector keeps landing
+    while a run cleans, and a run records the last load it started from, so what it cleaned
+    beyond that would be cleaned again, as a new version of itself, by the next one.
     """
     meta: list[tuple[str, str]] = []  # (alias, path)
     if mapping.event_time:
@@ -215,11 +219,12 @@ def source_sql(
     paths = [FieldSpec(field=p).json_path() for _, p in meta] + [f.spec.json_path() for f in fields]
     idx = {alias: i + 1 for i, (alias, _) in enumerate(meta)}
     path_list = "[" + ", ".join(literal(p) for p in paths) + "]"
-    touched = ""
+    until = f" AND load_id <= {int(until_load)}" if until_load is not None else ""
+    touched = until
     if after_load is not None:
-        touched = (
+        touched += (
             f"\n          AND record_key IN (SELECT record_key FROM landed_records "
-            f"WHERE source = {literal(mapping.name)} AND load_id > {int(after_load)})"
+            f"WHERE source = {literal(mapping.name)} AND load_id > {int(after_load)}{until})"
         )
     # a collected message is read with the collector's envelope laid over it (receivedAt, the
     # clock-corrected timestamp), as Segment delivers it; the raw message stays as received

@@ -76,13 +76,15 @@ def run_clean(
     mappings: dict[str, SourceMapping],
     progress: Callable[[str, int, int], None] | None = None,
     after_load: int | None = None,
+    until_load: int | None = None,
 ) -> CleanResult:
     """Rebuild records, record_values and rejects from landed data.
 
     With `after_load`, only the records touched by later loads are cleaned and appended
     (a new version replaces its record, whose rid is kept in the temp table `_replaced`);
     everything else stays as the last run left it. progress(step, done, total) is called as
-    sources are extracted and values normalised.
+    sources are extracted and values normalised. Loads after `until_load` are left for the
+    next run (see `source_sql`).
     """
     report = progress or (lambda _s, _d, _t: None)
     ctx = CleaningContext(config.junk_values, config.identity.canonicalise_email_providers)
@@ -106,15 +108,16 @@ def run_clean(
         landed = {
             str(r[0])
             for r in engine.fetchall(
-                "SELECT DISTINCT source FROM loads WHERE load_id > ? AND rows_new > 0",
-                [after_load or 0],
+                "SELECT DISTINCT source FROM loads WHERE load_id > ? AND load_id <= ? "
+                "AND rows_new > 0",
+                [after_load or 0, until_load if until_load is not None else 2**62],
             )
         }
         names = [n for n in names if n in landed]
     for i, name in enumerate(names):
         mapping = mappings[name]
         fields = mapped_fields(mapping, config, ctx)
-        sql = source_sql(mapping, fields, junk, rid_base, after_load)
+        sql = source_sql(mapping, fields, junk, rid_base, after_load, until_load)
         step = f"clean: extract {name}"
         engine.execute(sql.extract, step=step)
         if incremental:

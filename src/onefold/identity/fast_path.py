@@ -47,7 +47,7 @@ NAME_TRAITS = ("full_name", "first_name", "last_name")
 #: The records the fast path did not take: the region run's new records.
 FRESH = "_fresh"
 STAGED = ("_fast_records", "_fast_nodes", "_fast_keys", "_fast_rec") + tuple(
-    f"_fast_{t}" for t in ("pi", "pt", "pc", "p")
+    f"_fast_{t}" for t in ("pi", "pt", "pc", "p", "v", "k", "touched")
 )
 
 
@@ -72,6 +72,15 @@ class _Record:
     key: str
     named: bool = False
     values: list[tuple[str, str]] = field(default_factory=list)  # (id_type, value)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The identity settings the checks read, computed once per run."""
+
+    linking: set[str]
+    limited: dict[str, int]  # type → the smallest of its hub and profile limits
+    unique: tuple[str, ...] | None  # None: name evidence is off
 
 
 class _UnionFind:
@@ -123,12 +132,17 @@ def resolve_fast(
         comps.setdefault(uf.find(("r", r.rid)), []).append(r)
 
     claimed = {pid for hs in holders.values() for pid, _ in hs}
-    counts = _type_counts(engine, claimed, _limited_types(settings))
+    rules = _Rules(
+        linking,
+        _limited_types(settings),
+        settings.unique_types if settings.name_conflict_similarity is not None else None,
+    )
+    counts = _type_counts(engine, claimed, rules.limited)
     blocked = conflicted(engine, claimed)
     fast: list[tuple[list[_Record], str | None]] = []
     rest: list[int] = []
     for members in comps.values():
-        profile = _qualifies(members, settings, nodes, holders, counts, blocked)
+        profile = _qualifies(members, rules, nodes, holders, counts, blocked)
         if profile is False:
             rest.extend(r.rid for r in members)
         else:
@@ -203,6 +217,21 @@ def resolve_fast(
     )
 
 
+#: Up to this many keys a probe lists them as constants, which DuckDB answers from the ART
+#: index in well under a millisecond; a real-time batch of thousands of events joins a table
+#: of them instead (planning an IN list of 50,000 constants takes seconds).
+INLINE_KEYS = 256
+
+
+def _among(engine: Engine, keys: Iterable[str], name: str) -> str:
+    """`(…)` for `column IN …`: the keys as constants, or a staged table `name` of them."""
+    keys = sorted(set(keys))
+    if len(keys) <= INLINE_KEYS:
+        return literal_list(keys)
+    _insert(engine, name, {"k": pa.array(keys, pa.string())})
+    return f"(SELECT k FROM {name})"
+
+
 def _insert(engine: Engine, table: str, columns: dict[str, pa.Array]) -> None:
     """A temp table `table` holding `columns` (handed over as Arrow, not as SQL text)."""
     engine.register("_fast_in", pa.table(columns))
@@ -248,7 +277,7 @@ def _known_nodes(
     wanted = set(values)
     rows = engine.fetchall(
         "SELECT id_type, value, node_id, is_hub FROM identity_nodes "
-        f"WHERE value IN {literal_list(sorted({v for _, v in values}))}",
+        f"WHERE value IN {_among(engine, (v for _, v in values), '_fast_v')}",
         step="fast path: known values",
     )
     return {
@@ -265,7 +294,7 @@ def _holders(
     wanted = set(values)
     rows = engine.fetchall(
         "SELECT id_type, value, profile_id, shared FROM profile_identifiers "
-        f"WHERE value IN {literal_list(sorted({v for _, v in values}))}",
+        f"WHERE value IN {_among(engine, (v for _, v in values), '_fast_v')}",
         step="fast path: holders",
     )
     out: dict[tuple[str, str], list[tuple[str, bool]]] = {}
@@ -292,7 +321,8 @@ def _type_counts(
     rows = engine.fetchall(
         f"""
         SELECT profile_id, id_type, count(*) FROM profile_identifiers
-        WHERE profile_id IN {literal_list(pids)} AND id_type IN {literal_list(limited)}
+        WHERE profile_id IN {_among(engine, pids, "_fast_k")}
+          AND id_type IN {literal_list(limited)}
         GROUP BY ALL
     """,
         step="fast path: profile sizes",
@@ -302,19 +332,18 @@ def _type_counts(
 
 def _qualifies(
     members: list[_Record],
-    settings: IdentitySettings,
+    rules: _Rules,
     nodes: dict[tuple[str, str], tuple[int, bool]],
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
     counts: dict[tuple[str, str], int],
     blocked: set[str],
 ) -> str | None | bool:
     """The profile the component joins, None for a new one, False for the region run."""
-    linking = set(settings.linking_types)
     profiles: set[str] = set()
     new_linking: set[tuple[str, str]] = set()
     for r in members:
         for t, v in r.values:
-            if t not in linking:
+            if t not in rules.linking:
                 continue
             if (t, v) not in nodes:
                 new_linking.add((t, v))
@@ -326,12 +355,12 @@ def _qualifies(
     if len(profiles) > 1 or profiles & blocked:
         return False
     profile = next(iter(profiles), None)
-    for t, limit in _limited_types(settings).items():
+    for t, limit in rules.limited.items():
         held = counts.get((profile, t), 0) if profile else 0
         if held + sum(1 for nt, _ in new_linking if nt == t) > limit:
             return False
-    if settings.name_conflict_similarity is not None and not _names_safe(
-        members, settings.unique_types, linking, new_linking
+    if rules.unique is not None and not _names_safe(
+        members, rules.unique, rules.linking, new_linking
     ):
         return False
     return profile
@@ -374,7 +403,7 @@ def _mint_ids(
             str(r[0])
             for r in engine.fetchall(
                 "SELECT DISTINCT profile_id FROM profile_history "
-                f"WHERE profile_id IN {literal_list(sorted(plain.values()))}",
+                f"WHERE profile_id IN {_among(engine, plain.values(), '_fast_k')}",
                 step="fast path: minted ids",
             )
         }
@@ -408,13 +437,14 @@ def conflicted(engine: Engine, profiles: Iterable[str]) -> set[str]:
         return set()
     if not int(engine.fetchone("SELECT count(*) FROM identity_conflicts")):
         return set()
+    among = _among(engine, pids, "_fast_k")
     rows = engine.fetchall(
         f"""
         SELECT profile_id FROM record_profiles
-        WHERE profile_id IN {literal_list(pids)} AND rid IN (SELECT rid FROM identity_conflicts)
+        WHERE profile_id IN {among} AND rid IN (SELECT rid FROM identity_conflicts)
         UNION
         SELECT profile_id FROM profile_identifiers
-        WHERE profile_id IN {literal_list(pids)}
+        WHERE profile_id IN {among}
           AND id_type || ':' || value IN (SELECT node_key FROM identity_conflicts)
     """,
         step="fast path: conflicts",
@@ -433,7 +463,7 @@ def _write(
 ) -> None:
     """The staged records' nodes, keys, history and profile rows, each profile rewritten."""
     step = "fast path: write"
-    touched = literal_list(pids)
+    touched = _among(engine, pids, "_fast_touched")
     rank = source_rank(source_priority)
     statements = [
         f"""INSERT INTO identity_nodes
