@@ -533,6 +533,7 @@ def main() -> None:
     ap.add_argument("--max-events", type=int, default=3_000_000, help="bound on phase (a)")
     ap.add_argument("--store-group", type=int, help="requests per store transaction")
     ap.add_argument("--realtime", action="store_true", help="serve with real-time resolution")
+    ap.add_argument("--resolve-every", type=float, help="serve's --resolve-every (with --realtime)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dir", type=Path, help="work folder (default: a temp dir, removed)")
     ap.add_argument("--py-spy", type=Path, metavar="DIR", help="py-spy record the server")
@@ -554,7 +555,8 @@ def main() -> None:
     batches, singles = batch_templates(rng, users, sent_at), track_templates(rng, users, sent_at)
     key = prepare_workspace(work / "server")
     mode = "--realtime" if args.realtime else "--no-realtime"
-    server = Server(work / "server", work / "server.log", (mode,)).start()
+    extra = ("--resolve-every", str(args.resolve_every)) if args.resolve_every is not None else ()
+    server = Server(work / "server", work / "server.log", (mode, *extra)).start()
     results: dict[str, Any] = {}
     try:
         console.print(

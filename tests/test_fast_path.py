@@ -21,6 +21,9 @@ ROWS = (
     "o4,,fam@mail.com,,dev-4,Cy Doe,2024-01-04\n"
     "o5,,fam@mail.com,,dev-5,Di Moe,2024-01-05\n"
     "o6,,cy@mail.com,,dev-6,,2024-01-06\n"
+    # two people whose names were recorded by the same source at the same moment
+    "t1,,tia@mail.com,,dev-t1,Tia Poe,2024-02-02\n"
+    "t2,,tim@mail.com,,dev-t2,Tim Poe,2024-02-02\n"
 )
 TABLES = ("profiles", "profile_identifiers", "profile_traits", "profile_consents")
 
@@ -83,7 +86,7 @@ def test_first_visits_start_profiles_on_the_fast_path(shop: Workspace, tmp_path:
 @pytest.mark.parametrize(
     "event",
     [
-        pytest.param({"email": "cy@mail.com", "device": "dev-2"}, id="merges-two-profiles"),
+        pytest.param({"email": "tia@mail.com", "device": "dev-t2"}, id="merge-whose-names-tie"),
         pytest.param({"email": "fam@mail.com", "device": "dev-8"}, id="holds-a-shared-value"),
         pytest.param({"email": "bob@mail.com", "name": "Rob Ray"}, id="names-a-known-email"),
         pytest.param({"uid": "u-7", "email": "bob@mail.com"}, id="second-user-id"),
@@ -99,19 +102,55 @@ def test_a_record_that_could_change_other_profiles_goes_to_the_region_run(
     assert_same_as_full_rerun(shop, tmp_path)
 
 
+def region_twin(tmp_path: Path) -> Workspace:
+    """The same workspace a second time, for the region run to resolve what the fast path
+    resolves in the first."""
+    ws = Workspace.init(tmp_path / "twin", "twin")
+    (ws.root / "sources" / "shop.yml").write_text(SHOP, encoding="utf-8")
+    (ws.root / "data").mkdir()
+    (ws.root / "data" / "shop.csv").write_text(SHOP_HEAD + ROWS, encoding="utf-8")
+    ws.load()
+    ws.resolve()
+    return ws
+
+
+def test_a_merge_on_the_fast_path_is_the_region_runs_merge(shop: Workspace, tmp_path: Path) -> None:
+    # a login: Ann's second cookie (dev-2) with the email of the profile of o6
+    event = {"order": "x1", "email": "cy@mail.com", "device": "dev-2", "at": "2024-03-01"}
+    twin = region_twin(tmp_path)
+    try:
+        _, slow = twin.ingest("shop", [event], fast_path=False)
+        _, fast = shop.ingest("shop", [event])
+        assert slow is not None and slow.fast is None and slow.ids.merged == 1
+        assert fast is not None and fast.fast is not None
+        assert (fast.fast.records, fast.fast.merged, fast.fast.left_to_region) == (1, 1, 0)
+        for sql in [f"SELECT * FROM {t} ORDER BY ALL" for t in TABLES] + [
+            "SELECT source, record_key, profile_id FROM record_profiles ORDER BY ALL",
+            "SELECT member_key, profile_id FROM profile_keys ORDER BY ALL",
+            "SELECT run_id, profile_id, event, other_profile_id, members, evidence "
+            "FROM profile_history ORDER BY ALL",
+        ]:
+            assert shop.engine.fetchall(sql) == twin.engine.fetchall(sql), sql
+    finally:
+        twin.close()
+    links = profile_links(shop)
+    assert links["x1"] == links["o1"] == links["o6"]  # the older, larger profile's id stays
+    assert_same_as_full_rerun(shop, tmp_path)
+
+
 def test_one_batch_is_split_between_the_two_paths(shop: Workspace, tmp_path: Path) -> None:
     _, result = shop.ingest(
         "shop",
         [
             {"order": "f1", "device": "dev-5", "at": "2024-03-01"},  # Di again: fast
-            {"order": "r1", "email": "cy@mail.com", "device": "dev-2", "at": "2024-03-02"},
+            {"order": "r1", "email": "tia@mail.com", "device": "dev-t2", "at": "2024-03-02"},
         ],
     )
     assert result is not None and result.fast is not None
     assert (result.fast.records, result.fast.left_to_region) == (1, 1)
     links = profile_links(shop)
     assert links["f1"] == links["o5"]
-    assert links["r1"] == links["o1"] == links["o6"]  # r1 merged two profiles
+    assert links["r1"] == links["t1"] == links["t2"]  # r1 merged two profiles
     assert_same_as_full_rerun(shop, tmp_path)
 
 

@@ -207,7 +207,11 @@ class Workspace:
         return results
 
     def resolve(
-        self, *, progress: ProgressFn | None = None, incremental: bool = False
+        self,
+        *,
+        progress: ProgressFn | None = None,
+        incremental: bool = False,
+        fast_path: bool = True,
     ) -> ResolveResult:
         """Clean → identity → profiles, from everything landed so far.
 
@@ -216,6 +220,8 @@ class Workspace:
         full run would give. It falls back to a full run, and says why in
         `ResolveResult.full_reason`, when there is no earlier run, the configuration or a
         mapping changed, probabilistic matching is on, or a corrected record held a hub.
+        `fast_path=False` resolves every new record through the region run (see
+        `identity.fast_path`; the two give the same profiles, which the tests check).
         """
         run = _Run(
             int(self.engine.fetchone("SELECT coalesce(max(run_id), 0) + 1 FROM runs")),
@@ -225,7 +231,7 @@ class Workspace:
         )
         reason = self._why_full(run.fingerprint) if incremental else "requested"
         if reason is None:
-            result = self._resolve_incremental(run, progress)
+            result = self._resolve_incremental(run, progress, fast_path)
             if result is not None:
                 return result
             reason = "a corrected record held a shared (hub) value"
@@ -324,7 +330,9 @@ class Workspace:
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 
-    def _resolve_incremental(self, run: _Run, progress: ProgressFn | None) -> ResolveResult | None:
+    def _resolve_incremental(
+        self, run: _Run, progress: ProgressFn | None, fast_path: bool = True
+    ) -> ResolveResult | None:
         """None when the new data needs a full run (a corrected record held a hub)."""
         after = int(
             self.engine.fetchone(
@@ -349,7 +357,11 @@ class Workspace:
         t0 = time.perf_counter()
         overrides = load_overrides(self.engine)
         fast: FastResult | None = None
-        if not overrides and not self.engine.fetchone("SELECT count(*) FROM _replaced"):
+        if (
+            fast_path
+            and not overrides
+            and not self.engine.fetchone("SELECT count(*) FROM _replaced")
+        ):
             with self.engine.transaction():
                 fast = resolve_fast(
                     self.engine,
@@ -416,7 +428,7 @@ class Workspace:
             run.run_id,
             clean,
             GraphResult(fast.new_nodes, 0, 0, 0, fast.joined + fast.created),
-            IdAssignment(n, fast.created, 0, 0),
+            IdAssignment(n, fast.created, fast.merged, 0),
             n,
             seconds,
             None,
@@ -468,7 +480,12 @@ class Workspace:
         )
 
     def ingest(
-        self, source: str, payloads: Sequence[bytes | dict[str, Any]], *, resolve: bool = True
+        self,
+        source: str,
+        payloads: Sequence[bytes | dict[str, Any]],
+        *,
+        resolve: bool = True,
+        fast_path: bool = True,
     ) -> tuple[LoadResult, ResolveResult | None]:
         """Land JSON documents for `source` (an event, a small batch) and, by default,
         resolve them incrementally: what a real-time collector calls per request."""
@@ -476,7 +493,9 @@ class Workspace:
         raw = [p if isinstance(p, bytes) else orjson.dumps(p) for p in payloads]
         loaded = land_payloads(self.engine, mapping, raw, f"(api) {source}")
         self.engine.execute(landing_rejects_sql(mapping, loaded.load_id))
-        return loaded, (self.resolve(incremental=True) if resolve else None)
+        if not resolve:
+            return loaded, None
+        return loaded, self.resolve(incremental=True, fast_path=fast_path)
 
     # -- overrides ---------------------------------------------------------------------------
     def add_override(

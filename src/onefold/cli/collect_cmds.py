@@ -13,6 +13,7 @@ from onefold.collect.http_source import write_http_source
 from onefold.collect.keys import create_key, list_keys, revoke_key
 from onefold.errors import ConfigError
 from onefold.schema import Channel
+from onefold.server.runtime import RESOLVE_EVERY_SECONDS
 
 #: How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
 GIL_SWITCH_SECONDS = 0.0002
@@ -123,6 +124,11 @@ def serve(
     realtime: bool = typer.Option(
         True, "--realtime/--no-realtime", help="resolve identities as messages arrive"
     ),
+    resolve_every: float = typer.Option(
+        RESOLVE_EVERY_SECONDS,
+        min=0.0,
+        help="seconds from one real-time resolver run's start to the next, at least",
+    ),
 ) -> None:
     """Serve the Segment-compatible collection API and the Profile API."""
     import uvicorn
@@ -132,7 +138,8 @@ def serve(
 
     root = workspace.resolve()
     info = ServerInfo.new(f"http://{host}:{port}")
-    app = create_app(root, realtime=realtime, info=info)  # takes the database's lock
+    # takes the database's lock
+    app = create_app(root, realtime=realtime, info=info, resolve_every=resolve_every)
     console().print(
         f"onefold serving {root} at {info.url}  (OpenAPI schema {info.url}/openapi.json; "
         "the CLI keeps working: commands are forwarded here)"

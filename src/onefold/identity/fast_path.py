@@ -46,7 +46,7 @@ from onefold.profiles.build import PROFILE_ROW, TRAIT_COLUMNS, USABLE, source_ra
 NAME_TRAITS = ("full_name", "first_name", "last_name")
 #: The records the fast path did not take: the region run's new records.
 FRESH = "_fresh"
-STAGED = ("_fast_records", "_fast_nodes", "_fast_keys", "_fast_rec") + tuple(
+STAGED = ("_fast_records", "_fast_nodes", "_fast_keys", "_fast_rec", "_fast_merge") + tuple(
     f"_fast_{t}" for t in ("pi", "pt", "pc", "p", "v", "k", "touched")
 )
 
@@ -63,6 +63,8 @@ class FastResult:
     #: seconds deciding (reads, checks) and writing the profiles' rows
     deciding: float = 0.0
     writing: float = 0.0
+    #: profiles merged into another (each recorded in profile_history)
+    merged: int = 0
 
 
 @dataclass
@@ -139,21 +141,25 @@ def resolve_fast(
     )
     counts = _type_counts(engine, claimed, rules.limited)
     blocked = conflicted(engine, claimed)
-    fast: list[tuple[list[_Record], str | None]] = []
+    fast: list[tuple[list[_Record], tuple[str, ...]]] = []
     rest: list[int] = []
     for members in comps.values():
-        profile = _qualifies(members, rules, nodes, holders, counts, blocked)
-        if profile is False:
+        profiles = _qualifies(members, rules, nodes, holders, counts, blocked)
+        if profiles is None:
             rest.extend(r.rid for r in members)
         else:
-            fast.append((members, profile if isinstance(profile, str) else None))
+            fast.append((members, profiles))
+    merges = _plan_merges(engine, fast, holders, source_priority, linking)
+    kept = [(m, p) for m, p in fast if len(p) < 2 or p in merges]
+    rest.extend(r.rid for m, p in fast if len(p) >= 2 and p not in merges for r in m)
+    fast = kept
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {FRESH} (rid BIGINT)")
     if rest:
         _insert(engine, FRESH, {"rid": pa.array(rest, pa.int64())})
     if not fast:
         return FastResult(0, 0, 0, 0, len(rest), time.perf_counter() - t0)
 
-    ids = _mint_ids(engine, fast, linking, run_id)
+    ids = _mint_ids(engine, fast, linking, run_id, merges)
     new_nodes = _number_new_nodes(
         engine, {v for m, _ in fast for r in m for v in r.values if v not in nodes}
     )
@@ -200,20 +206,32 @@ def resolve_fast(
             "profile_id": pa.array([p for _, p in keys], pa.string()),
         },
     )
-    existing = sorted({p for _, p in fast if p is not None})
-    created = [pid for (_, p), pid in zip(fast, ids, strict=True) if p is None]
+    absorbed = [(a, m.survivor) for m in merges.values() for a in m.absorbed]
+    _insert(
+        engine,
+        "_fast_merge",
+        {
+            "absorbed": pa.array([a for a, _ in absorbed], pa.string()),
+            "survivor": pa.array([s for _, s in absorbed], pa.string()),
+        },
+    )
+    existing = sorted({p for _, ps in fast for p in ps})
+    created = [pid for (_, ps), pid in zip(fast, ids, strict=True) if not ps]
     t1 = time.perf_counter()
     _write(engine, base, run_id, existing + created, created, settings, source_priority)
+    if merges:
+        _write_merges(engine, run_id, list(merges.values()))
     for t in STAGED:
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     return FastResult(
         len(placed),
-        len(existing),
+        sum(1 for _, ps in fast if ps),
         len(created),
         len(new_nodes),
         len(rest),
         t1 - t0,
         time.perf_counter() - t1,
+        len(absorbed),
     )
 
 
@@ -337,8 +355,8 @@ def _qualifies(
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
     counts: dict[tuple[str, str], int],
     blocked: set[str],
-) -> str | None | bool:
-    """The profile the component joins, None for a new one, False for the region run."""
+) -> tuple[str, ...] | None:
+    """The profiles the component joins (none: it starts one), None for the region run."""
     profiles: set[str] = set()
     new_linking: set[tuple[str, str]] = set()
     for r in members:
@@ -350,20 +368,19 @@ def _qualifies(
                 continue
             hs = holders.get((t, v), [])
             if nodes[(t, v)][1] or len(hs) != 1 or hs[0][1]:
-                return False  # a hub, or a value the graph holds oddly: the region decides
+                return None  # a hub, or a value the graph holds oddly: the region decides
             profiles.add(hs[0][0])
-    if len(profiles) > 1 or profiles & blocked:
-        return False
-    profile = next(iter(profiles), None)
+    if profiles & blocked:
+        return None
     for t, limit in rules.limited.items():
-        held = counts.get((profile, t), 0) if profile else 0
+        held = sum(counts.get((p, t), 0) for p in profiles)
         if held + sum(1 for nt, _ in new_linking if nt == t) > limit:
-            return False
+            return None
     if rules.unique is not None and not _names_safe(
         members, rules.unique, rules.linking, new_linking
     ):
-        return False
-    return profile
+        return None
+    return tuple(sorted(profiles))
 
 
 def _names_safe(
@@ -386,14 +403,152 @@ def _names_safe(
     return True
 
 
+@dataclass(frozen=True)
+class _Merge:
+    """Profiles one component joins: the one that keeps its id, those merged into it, and
+    per merged profile its member-key count and the two records `unmerge` separates."""
+
+    survivor: str
+    absorbed: tuple[str, ...]
+    members: tuple[int, ...]
+    evidence: tuple[str, ...]
+
+
+def _plan_merges(
+    engine: Engine,
+    fast: list[tuple[list[_Record], tuple[str, ...]]],
+    holders: dict[tuple[str, str], list[tuple[str, bool]]],
+    source_priority: tuple[str, ...],
+    linking: set[str],
+) -> dict[tuple[str, ...], _Merge]:
+    """Each component joining several profiles, as `stable_ids` merges them: the oldest id
+    survives (then the one with most member keys, then the smallest), and each merge records
+    one record from either side. A component whose profiles' trait or consent winners tie on
+    rank and time is left out: only the records' rids break that tie, and the profile rows do
+    not keep them."""
+    groups = [ps for _, ps in fast if len(ps) > 1]
+    if not groups:
+        return {}
+    among = _among(engine, {p for ps in groups for p in ps}, "_fast_k")
+    born = dict(
+        engine.fetchall(
+            f"SELECT profile_id, min(run_id) FROM profile_history WHERE profile_id IN {among} "
+            "GROUP BY ALL",
+            step="fast path: merges",
+        )
+    )
+    keys = dict(
+        engine.fetchall(
+            f"SELECT profile_id, count(*) FROM profile_identifiers WHERE profile_id IN {among} "
+            f"AND NOT shared AND id_type IN {literal_list(linking)} GROUP BY ALL",
+            step="fast path: merges",
+        )
+    )
+    first_ref = dict(
+        engine.fetchall(
+            "SELECT profile_id, min(source || '/' || record_key) FROM record_profiles "
+            f"WHERE profile_id IN {among} GROUP BY ALL",
+            step="fast path: merges",
+        )
+    )
+    winners: dict[tuple[str, str, str], list[tuple[tuple[int, float], object]]] = {}
+    rank = {s: i for i, s in enumerate(source_priority)}
+    for kind, pid, name, value, source, observed in engine.fetchall(
+        f"""
+        SELECT 'trait', profile_id, trait, value, source, epoch(observed_at) FROM profile_traits
+        WHERE profile_id IN {among}
+        UNION ALL
+        SELECT 'consent', profile_id, purpose, status, source, epoch(observed_at)
+        FROM profile_consents WHERE profile_id IN {among}
+    """,
+        step="fast path: merges",
+    ):
+        order = (rank.get(source, len(source_priority)) if kind == "trait" else 0, -observed)
+        winners.setdefault((kind, str(pid), str(name)), []).append((order, (value, source)))
+    out: dict[tuple[str, ...], _Merge] = {}
+    for members, profiles in fast:
+        if len(profiles) < 2 or _winners_tie(profiles, winners):
+            continue
+        survivor = min(
+            profiles,
+            key=lambda p: (born.get(p) is None, born.get(p, 0), -keys.get(p, 0), p),
+        )
+        absorbed = tuple(p for p in profiles if p != survivor)
+        held = [(f"{r.source}/{r.key}", _profiles_of(r, holders)) for r in members]
+        out[profiles] = _Merge(
+            survivor,
+            absorbed,
+            tuple(int(keys.get(a, 0)) for a in absorbed),
+            tuple(
+                f"{_side(held, first_ref, a, survivor)}\n{_side(held, first_ref, survivor, a)}"
+                for a in absorbed
+            ),
+        )
+    return out
+
+
+def _profiles_of(r: _Record, holders: dict[tuple[str, str], list[tuple[str, bool]]]) -> set[str]:
+    return {hs[0][0] for tv in r.values if (hs := holders.get(tv))}
+
+
+def _side(held: list[tuple[str, set[str]]], first_ref: dict[str, str], p: str, other: str) -> str:
+    """`stable_ids.MERGES`' record for side `p` of a merge with `other`: the smallest
+    reference among the records holding p's keys and none of other's."""
+    return min([str(first_ref[p]), *(ref for ref, ps in held if p in ps and other not in ps)])
+
+
+def _winners_tie(
+    profiles: tuple[str, ...],
+    winners: dict[tuple[str, str, str], list[tuple[tuple[int, float], object]]],
+) -> bool:
+    best: dict[tuple[str, str], list[tuple[tuple[int, float], object]]] = {}
+    for (kind, pid, name), rows in winners.items():
+        if pid in profiles:
+            best.setdefault((kind, name), []).extend(rows)
+    for rows in best.values():
+        top = min(order for order, _ in rows)
+        if len({what for order, what in rows if order == top}) > 1:
+            return True
+    return False
+
+
+def _write_merges(engine: Engine, run_id: int, merges: list[_Merge]) -> None:
+    """Merged profiles' records and keys to their survivor, and the merges into history."""
+    step = "fast path: merges"
+    absorbed = _among(engine, [a for m in merges for a in m.absorbed], "_fast_k")
+    for table in ("record_profiles", "profile_keys"):
+        engine.execute(
+            f"UPDATE {table} SET profile_id = m.survivor FROM _fast_merge m "
+            f"WHERE {table}.profile_id = m.absorbed AND {table}.profile_id IN {absorbed}",
+            step=step,
+        )
+    engine.execute(
+        "INSERT INTO profile_history (run_id, happened_at, profile_id, event, other_profile_id, "
+        f"members, evidence) SELECT {int(run_id)}, now(), unnest(?::VARCHAR[]), 'merged', "
+        "unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[])",
+        [
+            [a for m in merges for a in m.absorbed],
+            [m.survivor for m in merges for _ in m.absorbed],
+            [n for m in merges for n in m.members],
+            [e for m in merges for e in m.evidence],
+        ],
+        step=step,
+    )
+
+
 def _mint_ids(
-    engine: Engine, fast: list[tuple[list[_Record], str | None]], linking: set[str], run_id: int
+    engine: Engine,
+    fast: list[tuple[list[_Record], tuple[str, ...]]],
+    linking: set[str],
+    run_id: int,
+    merges: dict[tuple[str, ...], _Merge],
 ) -> list[str]:
-    """Each component's profile id: the one it joins, or one minted as `stable_ids` mints it
-    (from the smallest member key, salted with the run when that id was ever used)."""
+    """Each component's profile id: the one it joins (a merge's survivor), or one minted as
+    `stable_ids` mints it (from the smallest member key, salted with the run when that id
+    was ever used)."""
     firsts: dict[int, str] = {}
-    for i, (members, profile) in enumerate(fast):
-        if profile is None:
+    for i, (members, profiles) in enumerate(fast):
+        if not profiles:
             keys = [f"{t}:{v}" for r in members for t, v in r.values if t in linking]
             firsts[i] = min(keys or [f"record:{r.source}/{r.key}" for r in members])
     plain = {i: "p_" + hashlib.md5(k.encode()).hexdigest()[:16] for i, k in firsts.items()}
@@ -408,9 +563,11 @@ def _mint_ids(
             )
         }
     out: list[str] = []
-    for i, (_, profile) in enumerate(fast):
-        if profile is not None:
-            out.append(profile)
+    for i, (_, profiles) in enumerate(fast):
+        if len(profiles) > 1:
+            out.append(merges[profiles].survivor)
+        elif profiles:
+            out.append(profiles[0])
         elif plain[i] in used:
             out.append("p_" + hashlib.md5(f"{firsts[i]}:{run_id}".encode()).hexdigest()[:16])
         else:
@@ -517,8 +674,15 @@ FAST_IDENTIFIERS = """
                min(first_seen) AS first_seen, max(last_seen) AS last_seen,
                list(source ORDER BY source) AS sources
         FROM per_source GROUP BY ALL
-    ), old AS (
-        SELECT * FROM profile_identifiers WHERE profile_id IN {touched}
+    ), old AS (  -- a merged profile's rows under its survivor's id, one per value
+        SELECT coalesce(m.survivor, o.profile_id) AS profile_id, o.id_type, o.value,
+               sum(o.records)::BIGINT AS records, min(o.first_seen) AS first_seen,
+               max(o.last_seen) AS last_seen,
+               list_sort(list_distinct(flatten(list(o.sources)))) AS sources,
+               bool_or(o.shared) AS shared
+        FROM profile_identifiers o LEFT JOIN _fast_merge m ON m.absorbed = o.profile_id
+        WHERE o.profile_id IN {touched}
+        GROUP BY ALL
     )
     SELECT coalesce(o.profile_id, d.profile_id) AS profile_id,
            coalesce(o.id_type, d.id_type) AS id_type, coalesce(o.value, d.value) AS value,
@@ -542,8 +706,10 @@ FAST_TRAITS = """
         FROM record_values v JOIN _fast_rec f USING (rid)
         WHERE v.rid > {base} AND v.role = 'trait' AND v.status IN {usable}
         UNION ALL
-        SELECT o.profile_id, o.trait, o.value, o.source, o.observed_at, {rank}, -1
-        FROM profile_traits o WHERE o.profile_id IN {touched}
+        SELECT coalesce(m.survivor, o.profile_id), o.trait, o.value, o.source, o.observed_at,
+               {rank}, -1
+        FROM profile_traits o LEFT JOIN _fast_merge m ON m.absorbed = o.profile_id
+        WHERE o.profile_id IN {touched}
     )
     QUALIFY row_number() OVER (PARTITION BY profile_id, trait
                                ORDER BY rank, observed_at DESC NULLS LAST, rid DESC) = 1
@@ -557,8 +723,10 @@ FAST_CONSENTS = """
         FROM record_values v JOIN _fast_rec f USING (rid)
         WHERE v.rid > {base} AND v.role = 'consent' AND v.status = 'valid'
         UNION ALL
-        SELECT profile_id, purpose, status, source, observed_at, -1
-        FROM profile_consents WHERE profile_id IN {touched}
+        SELECT coalesce(m.survivor, o.profile_id), o.purpose, o.status, o.source,
+               o.observed_at, -1
+        FROM profile_consents o LEFT JOIN _fast_merge m ON m.absorbed = o.profile_id
+        WHERE o.profile_id IN {touched}
     )
     QUALIFY row_number() OVER (PARTITION BY profile_id, purpose
                                ORDER BY observed_at DESC NULLS LAST, rid DESC) = 1
@@ -573,8 +741,17 @@ FAST_PROFILES = f"""
         SELECT profile_id, source, any_value(channel) AS channel, count(*) AS records,
                min(t) AS first_seen, max(t) AS last_seen, count(amount) AS orders
         FROM _fast_rec GROUP BY ALL
+    ), merged AS (
+        SELECT coalesce(m.survivor, o.profile_id) AS profile_id, o.*
+               EXCLUDE (profile_id)
+        FROM profiles o LEFT JOIN _fast_merge m ON m.absorbed = o.profile_id
+        WHERE o.profile_id IN {{touched}}
     ), old AS (
-        SELECT * FROM profiles WHERE profile_id IN {{touched}}
+        SELECT profile_id, sum(records) AS records, sum(orders) AS orders,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               list_sort(list_distinct(flatten(list(channels)))) AS channels,
+               list_sort(list_distinct(flatten(list(sources)))) AS sources
+        FROM merged GROUP BY profile_id
     ), new_acts AS (
         SELECT profile_id, sum(records) AS records, min(first_seen) AS first_seen,
                max(last_seen) AS last_seen, list(channel) AS channels, list(source) AS sources,
@@ -598,7 +775,7 @@ FAST_PROFILES = f"""
                   FROM _fast_rec WHERE amount IS NOT NULL GROUP BY ALL
                   UNION ALL
                   SELECT profile_id, e.key, e.value FROM (
-                      SELECT profile_id, unnest(map_entries(revenue)) AS e FROM old
+                      SELECT profile_id, unnest(map_entries(revenue)) AS e FROM merged
                       WHERE revenue IS NOT NULL))
               GROUP BY ALL)
         GROUP BY profile_id

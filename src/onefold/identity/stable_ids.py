@@ -151,5 +151,9 @@ def commit_profile_ids(engine: Engine) -> None:
     engine.execute("INSERT INTO profile_history SELECT * FROM _history", step="commit ids")
     engine.execute("DROP TABLE IF EXISTS profile_keys")
     engine.execute("ALTER TABLE next_profile_keys RENAME TO profile_keys")
+    # the incremental fast path moves a merged profile's keys to its survivor by this
+    engine.execute(
+        "CREATE INDEX profile_keys_by_profile_id ON profile_keys (profile_id)", step="commit ids"
+    )
     engine.execute("DROP TABLE _history")
     engine.execute("DROP TABLE IF EXISTS _merges")

@@ -29,17 +29,23 @@ from onefold.errors import NotFoundError, OnefoldError
 from onefold.server import profile_api, tracking_api
 from onefold.server.forward import ServerInfo, announce, run_forwarded, withdraw
 from onefold.server.responses import error_response, json_response
-from onefold.server.runtime import Runtime
+from onefold.server.runtime import RESOLVE_EVERY_SECONDS, Runtime
 from onefold.server.tracking_api import TrackingApi
 
 log = logging.getLogger("onefold.server")
 
 
-def create_app(root: Path, *, realtime: bool = True, info: ServerInfo | None = None) -> TrackingApi:
+def create_app(
+    root: Path,
+    *,
+    realtime: bool = True,
+    info: ServerInfo | None = None,
+    resolve_every: float = RESOLVE_EVERY_SECONDS,
+) -> TrackingApi:
     """The app for the workspace at `root`; the runtime starts and stops with it.
 
     `info` is the announced server (its admin token lets the CLI forward commands)."""
-    runtime = Runtime(root, realtime=realtime)
+    runtime = Runtime(root, realtime=realtime, resolve_every=resolve_every)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

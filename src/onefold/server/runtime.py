@@ -27,6 +27,10 @@ from onefold.workspace import Workspace
 
 #: How stale the collector's view of sources/*.yml may be.
 MAPPINGS_REFRESH_SECONDS = 1.0
+#: The least time from one real-time resolver run's start to the next one's (`onefold serve
+#: --resolve-every`). Each run has a fixed cost (tens of statements) and shares two cores with
+#: the requests; back to back, runs of a few events took a core from the request path.
+RESOLVE_EVERY_SECONDS = 0.25
 
 log = logging.getLogger("onefold.server")
 
@@ -43,11 +47,15 @@ class ResolverStatus:
 
 
 class Resolver:
-    """Resolves incrementally after every commit; commits made meanwhile share the next run."""
+    """Resolves incrementally after commits, at most one run per `every` seconds; commits made
+    meanwhile share the next run."""
 
-    def __init__(self, ws: Workspace, enabled: bool = True) -> None:
+    def __init__(
+        self, ws: Workspace, enabled: bool = True, every: float = RESOLVE_EVERY_SECONDS
+    ) -> None:
         self.ws = ws
         self.enabled = enabled
+        self.every = every
         self.lock = threading.Lock()
         self.status = ResolverStatus()
         self._wake = threading.Condition()
@@ -96,15 +104,20 @@ class Resolver:
             self.status.last_seconds = time.perf_counter() - started
             with self._wake:
                 self.status.commits_resolved = max(self.status.commits_resolved, target)
+                pause = self.every - (time.perf_counter() - started)
+                if pause > 0:
+                    self._wake.wait_for(lambda: self._stopping, timeout=pause)
 
 
 class Runtime:
     """Everything the ASGI app needs, started and stopped with it."""
 
-    def __init__(self, root: Path, *, realtime: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, realtime: bool = True, resolve_every: float = RESOLVE_EVERY_SECONDS
+    ) -> None:
         self.ws = Workspace(root)
         self.keys = KeyRing(self.ws.fork().engine)
-        self.resolver = Resolver(self.ws.fork(), enabled=realtime)
+        self.resolver = Resolver(self.ws.fork(), enabled=realtime, every=resolve_every)
         self.committer = GroupCommitter(self.ws.fork().engine, on_commit=self.resolver.notify)
         self.checker = Checker()
         self._mappings: tuple[float, dict[str, SourceMapping]] = (float("-inf"), {})
