@@ -165,6 +165,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "WHERE meta IS NOT NULL AND record_key IS NOT NULL",
         ),
     ),
+    Migration(
+        9,
+        "incremental cleaning: a few new values looked up in the normaliser cache by index",
+        ("CREATE INDEX normalised_values_by_raw ON normalised_values (raw)",),
+    ),
 )
 
 
