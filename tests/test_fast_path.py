@@ -160,3 +160,26 @@ def test_an_override_sends_everything_to_the_region_run(shop: Workspace) -> None
     _, result = shop.ingest("shop", [{"order": "o9", "device": "dev-3", "at": "2024-03-01"}])
     assert result is not None and result.fast is None and result.region is not None
     assert profile_links(shop)["o9"] == profile_links(shop)["o3"]
+
+
+def test_a_profile_in_a_recorded_limit_conflict_goes_to_the_region_run(
+    shop: Workspace, tmp_path: Path
+) -> None:
+    # a chain from a new account to Ann's phone, no value shared by two accounts: the limit
+    # of one user id per profile drops a link and records the conflict
+    _, first = shop.ingest(
+        "shop",
+        [
+            {"order": "x1", "uid": "u-8", "email": "ex@mail.com", "at": "2024-03-01"},
+            {"order": "x1b", "email": "ex@mail.com", "phone": "+14155550100", "at": "2024-03-02"},
+        ],
+    )
+    assert first is not None and first.fast is not None and first.fast.left_to_region == 2
+    assert shop.engine.fetchone("SELECT count(*) FROM identity_conflicts")
+    # Ann again, by her device: her profile is one side of that conflict, replayed with it
+    _, again = shop.ingest("shop", [{"order": "x2", "device": "dev-1", "at": "2024-03-03"}])
+    assert again is not None and again.fast is not None
+    assert (again.fast.records, again.fast.left_to_region) == (0, 1)
+    links = profile_links(shop)
+    assert links["x2"] == links["o1"] != links["x1"]
+    assert_same_as_full_rerun(shop, tmp_path)

@@ -26,7 +26,7 @@ from onefold.engine.migrations import migrate
 from onefold.engine.sql import identifier
 from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_mean
 from onefold.identity.clustering import cluster_components, relabel_components
-from onefold.identity.fast_path import FRESH, FastResult, resolve_fast
+from onefold.identity.fast_path import FRESH, ConflictCache, FastResult, resolve_fast
 from onefold.identity.graph import GraphResult, build_graph
 from onefold.identity.incremental import (
     REGION,
@@ -107,6 +107,7 @@ class Workspace:
         self._mappings: tuple[tuple[tuple[str, int, int], ...], dict[str, SourceMapping]] | None
         self._mappings = None
         self._resolved_seen = False
+        self._conflicts = ConflictCache()
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -133,6 +134,7 @@ class Workspace:
         other.engine = self.engine.cursor()
         other._mappings = None
         other._resolved_seen = False
+        other._conflicts = ConflictCache()
         return other
 
     def close(self) -> None:
@@ -369,6 +371,7 @@ class Workspace:
                     self.config.source_priority,
                     base,
                     run.run_id,
+                    self._conflicts,
                 )
                 if not fast.left_to_region:
                     return self._fast_only(run, clean, fast, seconds)

@@ -108,6 +108,7 @@ def resolve_fast(
     source_priority: tuple[str, ...],
     base: int,
     run_id: int,
+    conflicts: ConflictCache,
 ) -> FastResult:
     """Place the new records (rid > base) that qualify; write `_fresh(rid)` with the rest.
 
@@ -139,8 +140,9 @@ def resolve_fast(
         _limited_types(settings),
         settings.unique_types if settings.name_conflict_similarity is not None else None,
     )
-    counts = _type_counts(engine, claimed, rules.limited)
-    blocked = conflicted(engine, claimed)
+    id_rows = _identifier_rows(engine, claimed)
+    counts = _type_counts(id_rows, rules.limited)
+    blocked = conflicts.get(engine) & claimed
     fast: list[tuple[list[_Record], tuple[str, ...]]] = []
     rest: list[int] = []
     for members in comps.values():
@@ -149,7 +151,7 @@ def resolve_fast(
             rest.extend(r.rid for r in members)
         else:
             fast.append((members, profiles))
-    merges = _plan_merges(engine, fast, holders, source_priority, linking)
+    merges = _plan_merges(engine, fast, holders, id_rows, source_priority, linking)
     kept = [(m, p) for m, p in fast if len(p) < 2 or p in merges]
     rest.extend(r.rid for m, p in fast if len(p) >= 2 and p not in merges for r in m)
     fast = kept
@@ -330,22 +332,30 @@ def _limited_types(settings: IdentitySettings) -> dict[str, int]:
     return out
 
 
-def _type_counts(
-    engine: Engine, profiles: Iterable[str], limited: dict[str, int]
-) -> dict[tuple[str, str], int]:
+#: (profile_id, id_type, value, shared) of the profiles the new records join.
+IdRows = list[tuple[str, str, str, bool]]
+
+
+def _identifier_rows(engine: Engine, profiles: Iterable[str]) -> IdRows:
+    """The identifier rows of `profiles`, filtered by nothing else in SQL: beside any other
+    predicate DuckDB scans the table instead of using the index (120 ms at 1M persons)."""
     pids = sorted(profiles)
-    if not pids or not limited:
-        return {}
+    if not pids:
+        return []
     rows = engine.fetchall(
-        f"""
-        SELECT profile_id, id_type, count(*) FROM profile_identifiers
-        WHERE profile_id IN {_among(engine, pids, "_fast_k")}
-          AND id_type IN {literal_list(limited)}
-        GROUP BY ALL
-    """,
-        step="fast path: profile sizes",
+        "SELECT profile_id, id_type, value, shared FROM profile_identifiers "
+        f"WHERE profile_id IN {_among(engine, pids, '_fast_k')}",
+        step="fast path: profile identifiers",
     )
-    return {(str(p), str(t)): int(n) for p, t, n in rows}
+    return [(str(p), str(t), str(v), bool(sh)) for p, t, v, sh in rows]
+
+
+def _type_counts(rows: IdRows, limited: dict[str, int]) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for pid, t, _, _ in rows:
+        if t in limited:
+            out[(pid, t)] = out.get((pid, t), 0) + 1
+    return out
 
 
 def _qualifies(
@@ -418,6 +428,7 @@ def _plan_merges(
     engine: Engine,
     fast: list[tuple[list[_Record], tuple[str, ...]]],
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
+    id_rows: IdRows,
     source_priority: tuple[str, ...],
     linking: set[str],
 ) -> dict[tuple[str, ...], _Merge]:
@@ -437,13 +448,10 @@ def _plan_merges(
             step="fast path: merges",
         )
     )
-    keys = dict(
-        engine.fetchall(
-            f"SELECT profile_id, count(*) FROM profile_identifiers WHERE profile_id IN {among} "
-            f"AND NOT shared AND id_type IN {literal_list(linking)} GROUP BY ALL",
-            step="fast path: merges",
-        )
-    )
+    keys: dict[str, int] = {}  # member keys: the profile's non-shared linking values
+    for pid, t, _, shared in id_rows:
+        if t in linking and not shared:
+            keys[pid] = keys.get(pid, 0) + 1
     first_ref = dict(
         engine.fetchall(
             "SELECT profile_id, min(source || '/' || record_key) FROM record_profiles "
@@ -586,27 +594,50 @@ def _number_new_nodes(
     return {tv: (top + i, False) for i, tv in enumerate(ordered, start=1)}
 
 
-def conflicted(engine: Engine, profiles: Iterable[str]) -> set[str]:
-    """Those of `profiles` a recorded limit conflict involves, by its record or its value: the
-    region run replays them with their neighbours."""
-    pids = sorted(profiles)
-    if not pids or not engine.table_exists("identity_conflicts"):
+#: The last run that was not the fast path alone: only such a run (a region or a full one)
+#: rewrites `identity_conflicts` or moves the records of the profiles it involves.
+LAST_GRAPH_RUN = """
+    SELECT coalesce(max(run_id), 0) FROM runs
+    WHERE kind = 'resolve'
+       OR coalesce(TRY_CAST(stats->>'fast_records' AS BIGINT), 0)
+          < coalesce(TRY_CAST(stats->>'records' AS BIGINT), 0)
+"""
+
+
+def conflicted_profiles(engine: Engine) -> set[str]:
+    """Profiles a recorded limit conflict involves, by its record or its value: the region
+    run replays them with their neighbours. Both probes scan (a few hundred ms at 1M
+    persons), so `ConflictCache` keeps the answer until a run that could change it."""
+    if not engine.table_exists("identity_conflicts"):
         return set()
     if not int(engine.fetchone("SELECT count(*) FROM identity_conflicts")):
         return set()
-    among = _among(engine, pids, "_fast_k")
     rows = engine.fetchall(
-        f"""
+        """
         SELECT profile_id FROM record_profiles
-        WHERE profile_id IN {among} AND rid IN (SELECT rid FROM identity_conflicts)
+        WHERE rid IN (SELECT rid FROM identity_conflicts)
         UNION
         SELECT profile_id FROM profile_identifiers
-        WHERE profile_id IN {among}
+        WHERE value IN (SELECT substr(node_key, length(id_type) + 2) FROM identity_conflicts)
           AND id_type || ':' || value IN (SELECT node_key FROM identity_conflicts)
     """,
         step="fast path: conflicts",
     )
     return {str(r[0]) for r in rows}
+
+
+class ConflictCache:
+    """`conflicted_profiles`, recomputed only after a region or full run."""
+
+    def __init__(self) -> None:
+        self._key: int | None = None
+        self._profiles: set[str] = set()
+
+    def get(self, engine: Engine) -> set[str]:
+        key = int(engine.fetchone(LAST_GRAPH_RUN))
+        if key != self._key:
+            self._profiles, self._key = conflicted_profiles(engine), key
+        return self._profiles
 
 
 def _write(
