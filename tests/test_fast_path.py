@@ -16,6 +16,7 @@ from shared_sources import SHOP, SHOP_HEAD, profile_links
 ROWS = (
     "o1,u-1,ann@mail.com,+14155550100,dev-1,Ann Lee,2024-01-01\n"
     "o2,,ann@mail.com,,dev-2,,2024-01-02\n"
+    "o7,u-1,,+14155550101,,,2024-01-07\n"  # Ann's second phone: two is the hub limit
     "o3,u-2,bob@mail.com,,dev-3,Bob Ray,2024-01-03\n"
     # a family email: two people's names on it make it a shared value (a hub)
     "o4,,fam@mail.com,,dev-4,Cy Doe,2024-01-04\n"
@@ -63,7 +64,19 @@ def test_a_returning_customer_joins_on_the_fast_path(shop: Workspace, tmp_path: 
     [hit] = shop.search("dev-9")  # the new device is the profile's from now on
     assert hit["profile_id"] == links["o1"]
     view = shop.profile(links["o1"])
-    assert view.profile["records"] == 3
+    assert view.profile["records"] == 4
+    assert_same_as_full_rerun(shop, tmp_path)
+
+
+def test_an_account_with_a_third_phone_stays_on_the_fast_path(
+    shop: Workspace, tmp_path: Path
+) -> None:
+    # an account id is never made shared by how many phones it was seen with (the hub rule),
+    # and five phones are allowed per profile: nothing but Ann's profile can change
+    _, result = shop.ingest("shop", [{"order": "p3", "uid": "u-1", "phone": "+14155550102"}])
+    assert result is not None and result.fast is not None
+    assert (result.fast.records, result.fast.joined, result.fast.left_to_region) == (1, 1, 0)
+    assert profile_links(shop)["p3"] == profile_links(shop)["o1"]
     assert_same_as_full_rerun(shop, tmp_path)
 
 
@@ -90,6 +103,8 @@ def test_first_visits_start_profiles_on_the_fast_path(shop: Workspace, tmp_path:
         pytest.param({"email": "fam@mail.com", "device": "dev-8"}, id="holds-a-shared-value"),
         pytest.param({"email": "bob@mail.com", "name": "Rob Ray"}, id="names-a-known-email"),
         pytest.param({"uid": "u-7", "email": "bob@mail.com"}, id="second-user-id"),
+        # a cookie seen beside a third phone of its profile could be a shared device
+        pytest.param({"device": "dev-1", "phone": "+14155550102"}, id="third-phone-by-cookie"),
     ],
 )
 def test_a_record_that_could_change_other_profiles_goes_to_the_region_run(

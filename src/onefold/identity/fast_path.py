@@ -1,5 +1,5 @@
-"""The fast path of incremental resolution: new records that join one known profile, or
-start their own, without changing anyone else's.
+"""The fast path of incremental resolution: new records that join a known profile, merge
+several, or start their own, without changing anyone else's.
 
 Most of what a live CDP receives is of that kind — another page view from a known cookie, an
 order from a known account, a first visit — and for it the region run (copy the touched
@@ -13,17 +13,22 @@ New records are grouped into components (records joined through shared values, a
 the profiles their known values are in). A component takes the fast path when:
 
 - no override exists and no new record replaces an older version (the caller checks);
-- it touches at most one existing profile, and that one has no recorded limit conflict (a
-  merge moves ids and writes history; a conflict is replayed with its neighbours);
-- every known linking value on its records is a non-shared value of that profile, so no hub
+- the profiles it touches have no recorded limit conflict (one is replayed with its
+  neighbours), and when it touches several, none of their trait or consent winners tie on
+  rank and time (only the records' rids, which the profile rows do not keep, break that);
+- every known linking value on its records is a non-shared value of one profile, so no hub
   is involved and every value keeps linking what it linked;
-- for every type with a hub limit or a profile limit, the profile's values of that type plus
-  the component's new ones stay within the limit: every record's co-occurring values are a
-  subset of those, so no value can become a hub by count, and no limit replay starts;
+- for every type with a profile limit, the profiles' values of that type plus the
+  component's new ones stay within it, so no limit replay starts;
+- no value on the new records can become a hub by count: the values a known value will have
+  shared a record with are at most its profile's plus those beside it on the new records (a
+  new value: only the latter), and for each type its hub rule judges it by, they stay within
+  the hub limit (so an account id takes a third phone here, a cookie does not);
 - a record that carries a name holds no known value of a non-unique type and shares no new
   one with another named record, so no value can become a hub by name evidence.
 
-Then no hub, no edge outside the component and no profile id changes; the profile (kept, or
+Then no hub and no edge outside the component changes; the profile (kept; for several, the
+survivor `stable_ids` would choose, the others recorded as merged into it; or a new one,
 minted from the smallest member key as `stable_ids` mints it) gains the records' rows:
 identifiers summed, trait and consent winners compared with the new candidates, the golden
 record recomputed from them. Components that fail any test go to the region run unchanged.
@@ -41,6 +46,7 @@ import pyarrow as pa
 from onefold.config.settings import IdentitySettings
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal_list
+from onefold.identity.graph import hub_exempt
 from onefold.profiles.build import PROFILE_ROW, TRAIT_COLUMNS, USABLE, source_rank
 
 NAME_TRAITS = ("full_name", "first_name", "last_name")
@@ -81,7 +87,9 @@ class _Rules:
     """The identity settings the checks read, computed once per run."""
 
     linking: set[str]
-    limited: dict[str, int]  # type → the smallest of its hub and profile limits
+    profile_limits: dict[str, int]  # type → most values of it in one profile
+    hub_limits: dict[str, int]  # type → most co-occurring values of it before a value is a hub
+    exempt: dict[str, tuple[str, ...]]  # hub-limited type → types its count never judges
     unique: tuple[str, ...] | None  # None: name evidence is off
 
 
@@ -137,16 +145,22 @@ def resolve_fast(
     claimed = {pid for hs in holders.values() for pid, _ in hs}
     rules = _Rules(
         linking,
-        _limited_types(settings),
+        {t: limit.max for t, limit in settings.limits.items()},
+        dict(settings.hub_limits),
+        {t: hub_exempt(settings, t) for t in settings.hub_limits},
         settings.unique_types if settings.name_conflict_similarity is not None else None,
     )
     id_rows = _identifier_rows(engine, claimed)
-    counts = _type_counts(id_rows, rules.limited)
+    counts = _type_counts(id_rows, rules.profile_limits)
+    held_values: dict[str, set[tuple[str, str]]] = {}
+    for pid, t, v, _ in id_rows:
+        if t in linking:
+            held_values.setdefault(pid, set()).add((t, v))
     blocked = conflicts.get(engine) & claimed
     fast: list[tuple[list[_Record], tuple[str, ...]]] = []
     rest: list[int] = []
     for members in comps.values():
-        profiles = _qualifies(members, rules, nodes, holders, counts, blocked)
+        profiles = _qualifies(members, rules, nodes, holders, counts, held_values, blocked)
         if profiles is None:
             rest.extend(r.rid for r in members)
         else:
@@ -324,14 +338,6 @@ def _holders(
     return out
 
 
-def _limited_types(settings: IdentitySettings) -> dict[str, int]:
-    """Type → the smallest of its hub limit and its profile limit."""
-    out = dict(settings.hub_limits)
-    for t, limit in settings.limits.items():
-        out[t] = min(out.get(t, limit.max), limit.max)
-    return out
-
-
 #: (profile_id, id_type, value, shared) of the profiles the new records join.
 IdRows = list[tuple[str, str, str, bool]]
 
@@ -364,6 +370,7 @@ def _qualifies(
     nodes: dict[tuple[str, str], tuple[int, bool]],
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
     counts: dict[tuple[str, str], int],
+    held_values: dict[str, set[tuple[str, str]]],
     blocked: set[str],
 ) -> tuple[str, ...] | None:
     """The profiles the component joins (none: it starts one), None for the region run."""
@@ -382,15 +389,41 @@ def _qualifies(
             profiles.add(hs[0][0])
     if profiles & blocked:
         return None
-    for t, limit in rules.limited.items():
+    for t, limit in rules.profile_limits.items():
         held = sum(counts.get((p, t), 0) for p in profiles)
         if held + sum(1 for nt, _ in new_linking if nt == t) > limit:
             return None
+    if not _hub_counts_safe(members, rules, holders, held_values):
+        return None
     if rules.unique is not None and not _names_safe(
         members, rules.unique, rules.linking, new_linking
     ):
         return None
     return tuple(sorted(profiles))
+
+
+def _hub_counts_safe(
+    members: list[_Record],
+    rules: _Rules,
+    holders: dict[tuple[str, str], list[tuple[str, bool]]],
+    held_values: dict[str, set[tuple[str, str]]],
+) -> bool:
+    """No value on these records can become a hub by count: the values a known value will
+    have shared a record with are at most its profile's and those beside it on the new
+    records (a new value: only the latter), counted per type as the graph's hub rule counts
+    them (a user id is never judged by how many phones it was seen with)."""
+    beside: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for r in members:
+        linked = [tv for tv in r.values if tv[0] in rules.linking]
+        for tv in linked:
+            beside.setdefault(tv, set()).update(linked)
+    for node, near in beside.items():
+        hs = holders.get(node)
+        seen = (held_values.get(hs[0][0], set()) | near if hs else near) - {node}
+        for t, limit in rules.hub_limits.items():
+            if node[0] not in rules.exempt[t] and sum(1 for x in seen if x[0] == t) > limit:
+                return False
+    return True
 
 
 def _names_safe(

@@ -27,20 +27,24 @@ from onefold.identity.overrides import cut_cannot_links
 MAX_ITERATIONS = 64
 
 
+def hub_exempt(settings: IdentitySettings, b_type: str) -> tuple[str, ...]:
+    """Types whose values the count of `b_type` values never makes hubs: a unique type may
+    only make weaker (or same-type) values hubs, another type no unique one."""
+    unique = [t for t, lim in settings.hub_limits.items() if lim <= 1]
+    if b_type in unique:
+        return tuple(u for u in unique if settings.rank(u) > settings.rank(b_type))
+    return tuple(unique)
+
+
 def hub_rule_sql(settings: IdentitySettings) -> str:
     """CASE expression: the limit that applies to neighbour type `b_type` of a node `a_type`.
 
     NULL means that neighbour type does not count against that node.
     """
-    unique = [t for t, lim in settings.hub_limits.items() if lim <= 1]
     whens = []
     for t, limit in sorted(settings.hub_limits.items()):
-        stronger_unique = [u for u in unique if settings.rank(u) > settings.rank(t)]
-        if t in unique:
-            # a unique type may only make weaker (or same-type) values hubs
-            guard = f"AND a_type NOT IN {literal_list(stronger_unique)}" if stronger_unique else ""
-        else:
-            guard = f"AND a_type NOT IN {literal_list(unique)}" if unique else ""
+        exempt = hub_exempt(settings, t)
+        guard = f"AND a_type NOT IN {literal_list(exempt)}" if exempt else ""
         whens.append(f"WHEN b_type = {literal(t)} {guard} THEN {int(limit)}")
     return "CASE " + " ".join(whens) + " END" if whens else "NULL"
 
