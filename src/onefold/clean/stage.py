@@ -132,7 +132,9 @@ def run_clean(
         engine.run_script(sql.rejects, step=step)
         if not incremental:  # an incremental run's landing rejects were written at load
             engine.execute(landing_rejects_sql(mapping), step=step)
-        rid_base = int(engine.fetchone("SELECT coalesce(max(rid), 0) FROM records"))
+        # the source's records took rids base + 1 … base + n (a max over all records costs
+        # ~7 ms at 10M)
+        rid_base += int(engine.fetchone("SELECT count(*) FROM _src"))
         report("extract", i + 1, len(names))
     engine.execute("DROP TABLE IF EXISTS _src")
 
