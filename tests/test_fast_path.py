@@ -80,6 +80,22 @@ def test_an_account_with_a_third_phone_stays_on_the_fast_path(
     assert_same_as_full_rerun(shop, tmp_path)
 
 
+def test_a_name_given_to_a_nameless_profile_stays_on_the_fast_path(
+    shop: Workspace, tmp_path: Path
+) -> None:
+    # anonymous until now (no record of o6's profile carries a name): one name cannot make
+    # its email shared by name evidence, which needs two different names on a value
+    _, result = shop.ingest(
+        "shop", [{"order": "n9", "email": "cy@mail.com", "name": "Cy Lee", "at": "2024-03-01"}]
+    )
+    assert result is not None and result.fast is not None
+    assert (result.fast.records, result.fast.left_to_region) == (1, 0)
+    links = profile_links(shop)
+    assert links["n9"] == links["o6"]
+    assert shop.profile(links["o6"]).profile["name"] == "Cy Lee"
+    assert_same_as_full_rerun(shop, tmp_path)
+
+
 def test_first_visits_start_profiles_on_the_fast_path(shop: Workspace, tmp_path: Path) -> None:
     _, result = shop.ingest(
         "shop",

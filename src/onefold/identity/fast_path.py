@@ -157,10 +157,11 @@ def resolve_fast(
         if t in linking:
             held_values.setdefault(pid, set()).add((t, v))
     blocked = conflicts.get(engine) & claimed
+    named = _named_profiles(engine, claimed) if rules.unique is not None else set()
     fast: list[tuple[list[_Record], tuple[str, ...]]] = []
     rest: list[int] = []
     for members in comps.values():
-        profiles = _qualifies(members, rules, nodes, holders, counts, held_values, blocked)
+        profiles = _qualifies(members, rules, nodes, holders, counts, held_values, named, blocked)
         if profiles is None:
             rest.extend(r.rid for r in members)
         else:
@@ -356,6 +357,19 @@ def _identifier_rows(engine: Engine, profiles: Iterable[str]) -> IdRows:
     return [(str(p), str(t), str(v), bool(sh)) for p, t, v, sh in rows]
 
 
+def _named_profiles(engine: Engine, profiles: Iterable[str]) -> set[str]:
+    """Those of `profiles` with a name trait: some record of theirs carries a name."""
+    pids = sorted(profiles)
+    if not pids:
+        return set()
+    rows = engine.fetchall(
+        "SELECT profile_id, trait FROM profile_traits "
+        f"WHERE profile_id IN {_among(engine, pids, '_fast_k')}",
+        step="fast path: named profiles",
+    )
+    return {str(p) for p, t in rows if t in NAME_TRAITS}
+
+
 def _type_counts(rows: IdRows, limited: dict[str, int]) -> dict[tuple[str, str], int]:
     out: dict[tuple[str, str], int] = {}
     for pid, t, _, _ in rows:
@@ -371,6 +385,7 @@ def _qualifies(
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
     counts: dict[tuple[str, str], int],
     held_values: dict[str, set[tuple[str, str]]],
+    named: set[str],
     blocked: set[str],
 ) -> tuple[str, ...] | None:
     """The profiles the component joins (none: it starts one), None for the region run."""
@@ -395,9 +410,7 @@ def _qualifies(
             return None
     if not _hub_counts_safe(members, rules, holders, held_values):
         return None
-    if rules.unique is not None and not _names_safe(
-        members, rules.unique, rules.linking, new_linking
-    ):
+    if rules.unique is not None and not _names_safe(members, rules, holders, named):
         return None
     return tuple(sorted(profiles))
 
@@ -428,21 +441,25 @@ def _hub_counts_safe(
 
 def _names_safe(
     members: list[_Record],
-    unique: tuple[str, ...],
-    linking: set[str],
-    new_linking: set[tuple[str, str]],
+    rules: _Rules,
+    holders: dict[tuple[str, str], list[tuple[str, bool]]],
+    named: set[str],
 ) -> bool:
-    """No value of a non-unique type can gain a second name from these records."""
+    """No value of a non-unique type can gain a second name from these records: each one a
+    named record holds is held by no other named record here, and is new or in a profile
+    none of whose records carries a name (`named`: the profiles with a name trait)."""
+    assert rules.unique is not None
     seen: set[tuple[str, str]] = set()
     for r in members:
         if not r.named:
             continue
-        for t, v in r.values:
-            if t not in linking or t in unique:
+        for tv in r.values:
+            if tv[0] not in rules.linking or tv[0] in rules.unique:
                 continue
-            if (t, v) not in new_linking or (t, v) in seen:
+            hs = holders.get(tv)
+            if tv in seen or (hs and hs[0][0] in named):
                 return False
-            seen.add((t, v))
+            seen.add(tv)
     return True
 
 
