@@ -2,8 +2,9 @@
 
 A real `onefold serve` runs in a subprocess on 127.0.0.1 over a fresh workspace with one HTTP
 source (`--no-realtime` unless `--realtime`, so what is measured is collection: HTTP,
-validation, group commit). A bounded load generator on the same machine — httpx over
-keep-alive connections, every request body serialised before its phase starts — then runs:
+validation, group commit into the journal, the loader). A bounded load generator on the
+same machine — keep-alive connections, every request body serialised before its phase
+starts — then runs:
 
 a. `/v1/batch`: `--clients` concurrent clients, each posting batches of 100 realistic
    Segment track/identify messages (unique messageIds) back to back for `--seconds`
@@ -12,10 +13,12 @@ b. `/v1/track`: single messages on an open-loop schedule at `--rate` requests/s 
    `--seconds`, each latency measured from its *intended* send time (a late send counts
    against the server) → `track_p50_ms`, `track_p99_ms` and the achieved rate;
 c. the limit, in the same run: the same batch messages, validated in process exactly as the
-   server does (so the same payload bytes and metas), handed to the server's own writer
-   (`collect.committer.GroupCommitter`, in process) over a fresh workspace, in groups of the
-   size the server reached in (a)
-   → `store_events_per_s`, and `events_per_s / store_events_per_s`.
+   server does (so the same payload bytes and metas), landed in the database by the server's
+   own loader transaction (`collect.loader.land_frames`, in process, no HTTP, no journal)
+   over a fresh workspace, in transactions of the size the server's loader reached in (a)
+   → `store_events_per_s`, and `events_per_s / store_events_per_s`. Above 1 the journal
+   acknowledges faster than the database lands; sustained, the loader's backlog would grow
+   until the server answers 503 (`load_backlog` in `/health`).
 
 Then the server is stopped and its workspace opened: the messages it holds must be exactly
 the messages it acknowledged (`acknowledged`, `stored`); the script fails loudly otherwise.
@@ -55,11 +58,13 @@ from rich.table import Table
 from _peers import ratio
 from _serve import CpuMeter, PySpy, Server, percentiles
 from onefold import Workspace
-from onefold.collect.committer import GroupCommitter
 from onefold.collect.http_source import write_http_source
+from onefold.collect.journal import Frame, Position
 from onefold.collect.keys import create_key
+from onefold.collect.loader import land_frames
 from onefold.collect.messages import Accepted
 from onefold.collect.requests import check_request
+from onefold.collect.store import messages_table, rejects_table
 from onefold.config.settings import CONFIG_FILE
 
 SOURCE = "web"
@@ -458,29 +463,27 @@ def store_phase(
     budget: float,
     sql_times: SqlTimes | None = None,
 ) -> dict[str, Any]:
-    """Land the acknowledged batches' messages directly, `group` requests per transaction."""
+    """Land the acknowledged batches' messages directly in the database, `group` requests per
+    transaction, through the server's own loader transaction (`land_frames`) minus HTTP and
+    the journal: what DuckDB itself sustains."""
     prepare_workspace(root)
     land_s = validate_s = 0.0
     landed = commits = 0
     with Workspace(root) as ws, sql_times or contextlib.nullcontext():
-        committer = GroupCommitter(ws.engine)  # the server's own writer, minus HTTP
-        committer.start()
-        mapping = ws.mappings[SOURCE]
-        try:
-            for i in range(0, len(batches), group):
-                t0 = time.perf_counter()
-                messages = [m for n in batches[i : i + group] for m in validate(fill(templates, n))]
-                t1 = time.perf_counter()
-                # one submission of the whole group: one commit, as the server's group was
-                landed += committer.submit(mapping, messages, [], f"group-{i}").result().stored
-                t2 = time.perf_counter()
-                validate_s += t1 - t0
-                land_s += t2 - t1
-                if land_s > budget:
-                    break
-        finally:
-            committer.stop()
-        commits = committer.commits
+        ws.engine.stream_writes()  # as the loader does while serving
+        for i in range(0, len(batches), group):
+            t0 = time.perf_counter()
+            messages = [m for n in batches[i : i + group] for m in validate(fill(templates, n))]
+            frame = Frame(messages_table(SOURCE, messages), rejects_table([]))
+            t1 = time.perf_counter()
+            stored = land_frames(ws.engine, [(Position(1, i + 1), frame)])
+            t2 = time.perf_counter()
+            landed += len(stored.get(SOURCE, ()))
+            commits += 1
+            validate_s += t1 - t0
+            land_s += t2 - t1
+            if land_s > budget:
+                break
     return {
         "store_events_per_s": round(landed / land_s) if land_s else 0,
         "store_group_messages": group * BATCH,
@@ -583,6 +586,8 @@ def main() -> None:
         h1 = server.health()
         commits = h1["commits"] - h0["commits"]
         group = (h1["messages_committed"] - h0["messages_committed"]) / max(commits, 1)
+        loads = h1["loads"] - h0["loads"]
+        load_group = (h1["messages_loaded"] - h0["messages_loaded"]) / max(loads, 1)
         window = max(a.last - a.first, 1e-9)
         results.update(
             events_per_s=round(a.measured_events / window),
@@ -590,6 +595,8 @@ def main() -> None:
             **percentiles(a.latencies),
             server_commits=commits,
             server_group_messages=round(group),
+            server_loads=loads,
+            server_load_messages=round(load_group),
             batch_server_cores=cpu_a.server_cores,
             batch_client_cores=cpu_a.client_cores,
             batch_other_cores=cpu_a.other_cores,
@@ -647,7 +654,7 @@ def main() -> None:
     results.update(acknowledged=acknowledged, stored=stored, failed_requests=failures)
     results["duplicates"] = a.duplicates + b.duplicates
 
-    group_requests = args.store_group or max(1, round(group / BATCH))
+    group_requests = args.store_group or max(1, round(load_group / BATCH))
     console.print(
         f"phase (c): the store alone, {group_requests * BATCH:,} messages per transaction"
     )
@@ -714,8 +721,14 @@ def show(console: Console, args: argparse.Namespace, r: dict[str, Any]) -> None:
     table.add_row("  batch p50_ms", f"{r['p50_ms']:.1f}", "", "")
     table.add_row("  batch p99_ms", f"{r['p99_ms']:.1f}", "", "")
     table.add_row(
-        "  commits / messages per commit",
+        "  journal groups / messages per group",
         f"{r['server_commits']:,} / {r['server_group_messages']:,}",
+        "",
+        "",
+    )
+    table.add_row(
+        "  database loads / messages per load",
+        f"{r['server_loads']:,} / {r['server_load_messages']:,}",
         "",
         "",
     )
@@ -743,7 +756,7 @@ def show(console: Console, args: argparse.Namespace, r: dict[str, Any]) -> None:
             "",
         )
     table.add_row(
-        "  commits / messages per commit",
+        "  journal groups / messages per group",
         f"{r['track_commits']:,} / {r['track_group_messages']:,}",
         "",
         "",
@@ -756,7 +769,7 @@ def show(console: Console, args: argparse.Namespace, r: dict[str, Any]) -> None:
     )
     table.add_section()
     table.add_row(
-        f"store_events_per_s (GroupCommitter, {r['store_group_messages']:,} per txn)",
+        f"store_events_per_s (land_frames, {r['store_group_messages']:,} per txn)",
         f"{r['store_events_per_s']:,}",
         "",
         "",

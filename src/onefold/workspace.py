@@ -19,6 +19,7 @@ from typing import Any, Literal
 import orjson
 
 from onefold.clean.stage import CleanResult, landing_rejects_sql, run_clean
+from onefold.collect.loader import recover_journal
 from onefold.config.mappings import SourceMapping, load_mappings
 from onefold.config.settings import CONFIG_FILE, DEFAULT_CONFIG_YAML, ProjectConfig, load_project
 from onefold.engine import DuckDBEngine, Engine
@@ -104,6 +105,8 @@ class Workspace:
             threads=self.config.threads,
         )
         migrate(self.engine)
+        # what a killed server acknowledged but had not landed yet
+        recover_journal(self.engine, self.root)
         self._mappings: tuple[tuple[tuple[str, int, int], ...], dict[str, SourceMapping]] | None
         self._mappings = None
         self._resolved_seen = False

@@ -1,12 +1,15 @@
 """Group commit: requests that arrive while a commit is running share the next one.
 
-A 2xx may only be sent once a request's messages are committed, and a commit costs a
-durable write (DuckDB syncs its write-ahead log). Committing each request alone would cap
-throughput at one request per sync; instead one writer thread takes *everything* queued,
-lands it in one transaction — messages per source with message ids unique per source, plus
-the rejects (`collect.store`) — and only then answers every waiting
-request. Under load the groups grow by themselves; when idle a request is committed alone at
-once, so there is no timer to tune.
+A 2xx may only be sent once a request's messages are durably stored. One writer thread takes
+*everything* queued, drops the message ids it has seen lately, appends the group to the
+journal as one frame and syncs it (`journal.py`, ~0.3 ms), then answers every waiting request
+and hands the frame to the loader (`loader.py`), which lands frames in DuckDB in large
+transactions. Under load the groups grow by themselves; when idle a request is committed
+alone at once, so there is no timer to tune.
+
+Duplicates are answered from memory: a message id among the last `RECENT_IDS` of its source
+is a duplicate (nothing stored). An id older than that, sent again, is answered as stored —
+and the loader's primary key on `collected_ids` still stores it once.
 """
 
 from __future__ import annotations
@@ -14,28 +17,34 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pyarrow as pa
+
+from onefold.collect.journal import JOURNAL_DIR, Frame, Journal
+from onefold.collect.loader import LOAD_EVERY_SECONDS, Loader
 from onefold.collect.messages import Accepted, Rejected
-from onefold.collect.store import RECENT_IDS, RecentIds, store_messages, store_rejects
+from onefold.collect.store import (
+    MESSAGE_SCHEMA,
+    RECENT_IDS,
+    RecentIds,
+    messages_table,
+    read_position,
+    rejects_table,
+)
 from onefold.config.mappings import SourceMapping
-from onefold.engine.base import ConstraintViolation, Engine
+from onefold.engine.base import Engine
 
 log = logging.getLogger("onefold.collect")
 
-#: Most messages one commit takes; the rest wait for the next.
+#: Most messages one group takes; the rest wait for the next.
 MAX_GROUP_MESSAGES = 50_000
-#: Log bytes past which the writer checkpoints as soon as no request is waiting…
-FOLD_IDLE_BYTES = 16 * 1024 * 1024
-#: …and past which it checkpoints even with requests waiting (bounds the restart replay).
-FOLD_BUSY_BYTES = 128 * 1024 * 1024
-#: Seconds without a request after which the writer vacuums what its checkpoints left
-#: (merges row groups, reclaims deleted rows: the resolver deletes and re-inserts profile
-#: rows) — too slow to do while requests wait.
-VACUUM_IDLE_SECONDS = 2.0
+#: Acknowledged messages not yet landed past which requests are refused (503, SDKs retry):
+#: the loader is that far behind, and what it has not landed is held in memory too.
+MAX_BACKLOG_MESSAGES = 150_000
 
 
 @dataclass(frozen=True)
@@ -57,32 +66,42 @@ class _Pending:
 
 
 class GroupCommitter:
-    """The one thread that writes collected messages; `submit` from any thread."""
+    """The one thread that makes collected messages durable; `submit` from any thread."""
 
     def __init__(
         self,
         engine: Engine,
+        root: Path,
         on_commit: Callable[[], None] | None = None,
         max_queue: int = 10_000,
         recent_ids: int = RECENT_IDS,
+        load_every: float = LOAD_EVERY_SECONDS,
     ) -> None:
+        """`root`: the workspace (its journal is `root/journal`); `on_commit` is called after
+        each group is made durable (`loader.flush` lands it in the database at once)."""
         self._engine = engine
+        self._journal = Journal(root / JOURNAL_DIR)
         self._on_commit = on_commit or (lambda: None)
+        self.loader = Loader(engine, self._journal, every=load_every)
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(target=self._loop, name="onefold-commit", daemon=True)
         self.commits = 0
         self.messages = 0
-        self.folds = 0
-        self._unvacuumed = False
         self._recent = RecentIds(recent_ids)
 
     def start(self) -> None:
-        self._engine.stream_writes()
+        self._journal.open_after(read_position(self._engine))
+        self.loader.start()
         self._thread.start()
 
     def stop(self) -> None:
+        """Answer what is queued, land everything, and remove the journal it no longer needs."""
         self._queue.put(None)
         self._thread.join()
+        self.loader.stop()
+        self._journal.close()
+        if self.loader.backlog == 0:
+            self._journal.release_all()
 
     def submit(
         self,
@@ -91,22 +110,20 @@ class GroupCommitter:
         rejected: list[Rejected],
         request_id: str,
     ) -> Future[Delivery]:
-        """Queue a request's messages; the future resolves once they are committed.
+        """Queue a request's messages; the future resolves once they are durable.
 
-        Raises `queue.Full` when the writer is this far behind: the caller answers 503 and
-        the SDK retries later.
+        Raises `queue.Full` when the writer or the loader is this far behind: the caller
+        answers 503 and the SDK retries later.
         """
+        if self.loader.backlog > MAX_BACKLOG_MESSAGES:
+            raise queue.Full
         pending = _Pending(mapping, accepted, rejected, request_id)
         self._queue.put_nowait(pending)
         return pending.future
 
     def _loop(self) -> None:
         while True:
-            try:
-                first = self._queue.get(timeout=VACUUM_IDLE_SECONDS)
-            except queue.Empty:  # a lull: the time to compact what the folds left
-                self._vacuum_if_due()
-                continue
+            first = self._queue.get()
             if first is None:
                 return
             group, stop = [first], False
@@ -124,84 +141,45 @@ class GroupCommitter:
             self._commit(group)
             if stop:
                 return
-            try:
-                self._maybe_fold()
-            except Exception:  # the writer must live on: a failed checkpoint is retried later
-                log.exception("checkpoint failed")
-
-    def _maybe_fold(self) -> None:
-        """Checkpoint between commits rather than inside one: a checkpoint takes ~0.1 s per
-        8 MB of log, and inside a commit every request of the group would wait for it."""
-        size = self._engine.log_bytes()
-        if size > FOLD_BUSY_BYTES or (size > FOLD_IDLE_BYTES and self._queue.empty()):
-            started = time.perf_counter()
-            if self._engine.fold_log():
-                self.folds += 1
-                self._unvacuumed = True
-                log.info("checkpoint of %d MB in %.2f s", size >> 20, time.perf_counter() - started)
-
-    def _vacuum_if_due(self) -> None:
-        """Checkpoint with vacuum (merging row groups, reclaiming the rows the resolver
-        deleted) once no request has come for a while: it can take seconds."""
-        if not self._unvacuumed:
-            return
-        try:
-            if self._engine.fold_log(vacuum=True):
-                self._unvacuumed = False
-        except Exception:
-            log.exception("vacuum checkpoint failed")
 
     def _commit(self, group: list[_Pending]) -> None:
-        by_source: dict[str, list[Accepted]] = {}
+        fresh: dict[str, dict[str, Accepted]] = {}
+        answers: list[tuple[_Pending, list[str]]] = []
         for p in group:
             name = p.mapping.name
-            unseen = [m for m in p.accepted if (name, m.message_id) not in self._recent]
-            by_source.setdefault(name, []).extend(unseen)
-        rejects = [(p.mapping.name, p.request_id, r) for p in group for r in p.rejected]
+            mine = fresh.setdefault(name, {})
+            dupes = []
+            for m in p.accepted:
+                if m.message_id in mine or (name, m.message_id) in self._recent:
+                    dupes.append(m.message_id)
+                else:
+                    mine[m.message_id] = m
+            answers.append((p, dupes))
+        tables = [messages_table(name, list(ms.values())) for name, ms in fresh.items() if ms]
+        frame = Frame(
+            pa.concat_tables(tables) if tables else MESSAGE_SCHEMA.empty_table(),
+            rejects_table([(p.mapping.name, p.request_id, r) for p in group for r in p.rejected]),
+        )
         try:
-            try:
-                stored = self._write(by_source, rejects, exact=False)
-            except ConstraintViolation:  # an id older than the recent ones, sent again
-                stored = self._write(by_source, rejects, exact=True)
-        except Exception as exc:  # nothing was committed: every request may retry
-            log.exception("commit of %d requests failed", len(group))
+            stored = frame.messages.num_rows or frame.rejects.num_rows
+            position = self._journal.append(frame) if stored else None
+        except Exception as exc:  # nothing was made durable: every request may retry
+            log.exception("journal append of %d requests failed", len(group))
             for p in group:
                 p.future.set_exception(exc)
             return
+        for name, ms in fresh.items():
+            self._recent.add(name, ms)
+        if position is not None:
+            self.loader.put(position, frame)
         self.commits += 1
-        self.messages += sum(len(s) for s in stored.values())
-        for name, fresh in stored.items():
-            self._recent.add(name, fresh)
-        claimed: dict[str, set[str]] = {}
-        for p in group:
-            fresh = stored.get(p.mapping.name, set())
-            taken = claimed.setdefault(p.mapping.name, set())
-            dupes = []
-            for m in p.accepted:
-                if m.message_id in fresh and m.message_id not in taken:
-                    taken.add(m.message_id)
-                else:
-                    dupes.append(m.message_id)
+        self.messages += frame.messages.num_rows
+        for p, dupes in answers:
             p.future.set_result(
                 Delivery(len(p.accepted) - len(dupes), tuple(dupes), tuple(p.rejected))
             )
-        try:
-            self._on_commit()
-        except Exception:  # the commit stands and is answered; the listener's problem is its own
-            log.exception("after-commit notification failed")
-
-    def _write(
-        self,
-        by_source: dict[str, list[Accepted]],
-        rejects: list[tuple[str, str, Rejected]],
-        *,
-        exact: bool,
-    ) -> dict[str, set[str]]:
-        """One transaction: each source's new messages, then the group's rejects."""
-        with self._engine.transaction():
-            stored = {
-                name: store_messages(self._engine, name, ms, exact=exact)
-                for name, ms in by_source.items()
-            }
-            store_rejects(self._engine, rejects)
-        return stored
+        if position is not None:
+            try:
+                self._on_commit()
+            except Exception:  # the group stands and is answered; the listener's is its own
+                log.exception("after-commit notification failed")

@@ -1,20 +1,20 @@
-"""Writing collected messages: the statements one group commit runs, and nothing else.
+"""Landing collected messages in DuckDB: the statements one loader transaction runs.
 
-The collector has already parsed, validated and keyed every message (`messages.py`), so
-nothing here goes through the file-landing path (`ingest.landing`): no staging table, no
-JSON re-parse to find the record key, no anti-join against everything landed.
+The collector has already parsed, validated and keyed every message (`messages.py`), and the
+journal holds them durably (`journal.py`), so nothing here goes through the file-landing path
+(`ingest.landing`): no staging table, no JSON re-parse to find the record key, no anti-join
+against everything landed.
 
-DuckDB statements have a fixed cost of milliseconds whatever their size, and that fixed cost
-per commit is what bounds both throughput and the latency of a lone `/v1/track` call. So a
-commit runs, per source, three statements over one registered Arrow table: the `loads` row,
-the message ids into `collected_ids` (its primary key makes a message id stored once per
-source, forever), and the messages into `landed_records`.
+DuckDB statements have a fixed cost of milliseconds whatever their size, so the loader lands
+many acknowledged groups at once, per source three statements over one registered Arrow
+table: the `loads` row, the message ids into `collected_ids` (its primary key makes a message
+id stored once per source, forever), and the messages into `landed_records`.
 
 The ids go in as a plain INSERT, which costs a third of `ON CONFLICT DO NOTHING RETURNING`.
-Retries are caught before SQL by `RecentIds` (the ids of the last commits, in memory); an
-older id sent again makes the plain INSERT fail on the key, and the caller runs the group
-again with `exact=True`, which claims ids one by one through `ON CONFLICT` — the result is
-the same, only slower.
+Retries are caught before the journal by `RecentIds` (the ids of the last groups, in memory);
+an older id sent again — or a journal frame replayed after a crash — makes the plain INSERT
+fail on the key, and the caller runs the transaction again with `exact=True`, which claims
+ids one by one through `ON CONFLICT`: slower, and still each message once.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from onefold.collect.journal import Position
 from onefold.collect.messages import Accepted, Rejected
 from onefold.engine.base import Engine
 
@@ -60,26 +61,73 @@ class RecentIds:
             held.popitem(last=False)
 
 
+MESSAGE_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("record_key", pa.string()),
+        ("payload", pa.string()),
+        ("meta", pa.string()),
+    ]
+)
+REJECT_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("request_id", pa.string()),
+        ("row_number", pa.int64()),
+        ("record_key", pa.string()),
+        ("field", pa.string()),
+        ("raw_value", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+def messages_table(source: str, messages: Sequence[Accepted]) -> pa.Table:
+    """A source's checked messages as the journal and `store_messages` take them."""
+    return pa.table(
+        {
+            "source": pa.array([source] * len(messages), pa.string()),
+            "record_key": pa.array([m.message_id for m in messages], pa.string()),
+            # the collector checked the bytes are JSON, so UTF-8: the cast only relabels
+            "payload": pa.array([m.payload for m in messages], pa.binary()).cast(pa.string()),
+            "meta": pa.array([m.meta for m in messages], pa.string()),
+        },
+        schema=MESSAGE_SCHEMA,
+    )
+
+
+def rejects_table(rejects: Sequence[tuple[str, str, Rejected]]) -> pa.Table:
+    """Invalid messages, each as (source, request id, why)."""
+    return pa.table(
+        {
+            "source": [s for s, _, _ in rejects],
+            "request_id": [q for _, q, _ in rejects],
+            "row_number": [r.index for _, _, r in rejects],
+            "record_key": [r.message_id for _, _, r in rejects],
+            "field": [r.field for _, _, r in rejects],
+            "raw_value": [r.raw for _, _, r in rejects],
+            "reason": [r.reason for _, _, r in rejects],
+        },
+        schema=REJECT_SCHEMA,
+    )
+
+
 def store_messages(
-    engine: Engine, source: str, messages: Sequence[Accepted], *, exact: bool = False
+    engine: Engine, source: str, table: pa.Table, *, exact: bool = False
 ) -> set[str]:
-    """Inside the caller's transaction: land the first of each message id in `messages`;
-    returns the ids stored now. Without `exact`, every id must be new to `source` — one it
-    holds already raises `ConstraintViolation` (run the transaction again with `exact`)."""
-    first: dict[str, Accepted] = {}
-    for m in messages:
-        first.setdefault(m.message_id, m)  # a retry inside the same group
+    """Inside the caller's transaction: land the first row of each message id in `table` (one
+    source's rows of `MESSAGE_SCHEMA`); returns the ids stored now. Without `exact`, every id
+    must be new to `source` — one it holds already raises `ConstraintViolation` (run the
+    transaction again with `exact`)."""
+    ids = table["record_key"].to_pylist()
+    first = dict.fromkeys(ids)
+    if len(first) < len(ids):  # a retry inside the same group: keep the first of each id
+        seen: set[str] = set()
+        keep = [not (i in seen or seen.add(i)) for i in ids]  # type: ignore[func-returns-value]
+        table = table.filter(pa.array(keep))
     if not first:
         return set()
-    kept = list(first.values())
-    table = pa.table(
-        {
-            "record_key": pa.array(list(first), pa.string()),
-            "payload": pa.array([m.payload for m in kept], pa.binary()).cast(pa.string()),
-            "meta": pa.array([m.meta for m in kept], pa.string()),
-            "row_number": pa.array(range(1, len(kept) + 1), pa.int64()),
-        }
-    )
+    table = table.append_column("row_number", pa.array(range(1, table.num_rows + 1), pa.int64()))
     engine.register(_MESSAGES, table)
     if exact:
         fresh = {
@@ -92,19 +140,19 @@ def store_messages(
         }
         if not fresh:
             return fresh
-        if len(fresh) < len(kept):
-            ids = pa.array(list(fresh), pa.string())
-            table = table.filter(pc.is_in(table["record_key"], ids))
+        if len(fresh) < len(first):
+            table = table.filter(pc.is_in(table["record_key"], pa.array(list(fresh), pa.string())))
             engine.register(_MESSAGES, table)
     else:
         engine.execute(f"INSERT INTO collected_ids SELECT ?, record_key FROM {_MESSAGES}", [source])
         fresh = set(first)
     now, file = datetime.now(UTC), collected_file(source)
+    payload_bytes = pc.sum(pc.binary_length(table["payload"])).as_py() or 0
     load_id = int(
         engine.fetchone(
             "INSERT INTO loads VALUES (nextval('load_id_seq'), ?, ?, ?, ?, ?, ?, ?, 0, 'done') "
             "RETURNING load_id",
-            [source, file, sum(len(m.payload) for m in kept), now, now, len(kept), len(fresh)],
+            [source, file, payload_bytes, now, now, len(first), len(fresh)],
         )
     )
     engine.execute(
@@ -116,24 +164,27 @@ def store_messages(
     return fresh
 
 
-def store_rejects(engine: Engine, rejects: Sequence[tuple[str, str, Rejected]]) -> None:
-    """Keep the invalid messages of a group, each as (source, request id, why)."""
-    if not rejects:
+def store_rejects(engine: Engine, table: pa.Table) -> None:
+    """Keep the invalid messages (`REJECT_SCHEMA` rows): the file names their request."""
+    if not table.num_rows:
         return
-    table = pa.table(
-        {
-            "source": [s for s, _, _ in rejects],
-            "record_key": pa.array([r.message_id for _, _, r in rejects], pa.string()),
-            "file": [f"(http) request {request}" for _, request, _ in rejects],
-            "row_number": pa.array([r.index for _, _, r in rejects], pa.int64()),
-            "field": [r.field for _, _, r in rejects],
-            "raw_value": [r.raw for _, _, r in rejects],
-            "reason": [r.reason for _, _, r in rejects],
-        }
-    )
     engine.register(_REJECTS, table)
     engine.execute(
-        "INSERT INTO rejects SELECT 'collect', source, record_key, NULL, file, "
-        f"row_number, field, raw_value, 'invalid', reason, ? FROM {_REJECTS}",
+        "INSERT INTO rejects SELECT 'collect', source, record_key, NULL, "
+        "'(http) request ' || request_id, row_number, field, raw_value, 'invalid', reason, ? "
+        f"FROM {_REJECTS}",
         [datetime.now(UTC)],
+    )
+
+
+def read_position(engine: Engine) -> Position:
+    """How far the journal has been landed (moved in the same transaction as the landing)."""
+    segment, offset = engine.fetchall("SELECT segment, byte_offset FROM journal_position")[0]
+    return Position(int(segment), int(offset))
+
+
+def write_position(engine: Engine, position: Position) -> None:
+    engine.execute(
+        "UPDATE journal_position SET segment = ?, byte_offset = ?",
+        [position.segment, position.offset],
     )

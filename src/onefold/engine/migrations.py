@@ -170,6 +170,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "incremental cleaning: a few new values looked up in the normaliser cache by index",
         ("CREATE INDEX normalised_values_by_raw ON normalised_values (raw)",),
     ),
+    Migration(
+        10,
+        "collection journal: how far the loader has landed it (moved with each load)",
+        (
+            "CREATE TABLE journal_position (segment BIGINT NOT NULL, byte_offset BIGINT NOT NULL)",
+            "INSERT INTO journal_position VALUES (0, 0)",
+        ),
+    ),
 )
 
 

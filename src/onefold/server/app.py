@@ -105,7 +105,11 @@ def create_app(
                 "status": "ok",
                 "commits": runtime.committer.commits,
                 "messages_committed": runtime.committer.messages,
-                "checkpoints": runtime.committer.folds,
+                "loads": runtime.committer.loader.loads,
+                "messages_loaded": runtime.committer.loader.messages,
+                "load_backlog": runtime.committer.loader.backlog,
+                "load_error": runtime.committer.loader.last_error,
+                "checkpoints": runtime.committer.loader.folds,
                 "resolver": status.__dict__,
             }
         )

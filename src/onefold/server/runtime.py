@@ -2,7 +2,8 @@
 
 One process owns the DuckDB file. Inside it each role has its own connection (a
 `Workspace.fork`) and so its own transactions:
-- the group committer lands collected messages (the only writer of `landed_records` here);
+- the group committer makes collected messages durable in the journal, and its loader lands
+  them in the database (the only writer of `landed_records` here);
 - the resolver resolves what was landed, incrementally, as soon as a commit is made, and runs
   the CLI commands forwarded to the server (`server.forward`) — one at a time, under one lock,
   because both rewrite the identity and profile tables;
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,8 @@ class Resolver:
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="onefold-resolve", daemon=True)
+        #: lands what was acknowledged so far before a run (`Loader.flush`)
+        self.land: Callable[[], bool] = lambda: True
 
     def start(self) -> None:
         if self.enabled:
@@ -75,7 +78,7 @@ class Resolver:
             self._thread.join()
 
     def notify(self) -> None:
-        """Called by the committer after each commit."""
+        """Called by the committer after each durable group."""
         with self._wake:
             self.status.commits_seen += 1
             self._wake.notify()
@@ -93,6 +96,8 @@ class Resolver:
             started = time.perf_counter()
             try:
                 with self.lock:
+                    if not self.land():
+                        raise TimeoutError("the collected messages were not landed in time")
                     self.ws.resolve(incremental=True)
             except Exception as exc:  # keep serving; the next commit tries again
                 log.exception("real-time resolve failed")
@@ -118,7 +123,10 @@ class Runtime:
         self.ws = Workspace(root)
         self.keys = KeyRing(self.ws.fork().engine)
         self.resolver = Resolver(self.ws.fork(), enabled=realtime, every=resolve_every)
-        self.committer = GroupCommitter(self.ws.fork().engine, on_commit=self.resolver.notify)
+        self.committer = GroupCommitter(
+            self.ws.fork().engine, self.ws.root, on_commit=self.resolver.notify
+        )
+        self.resolver.land = self.committer.loader.flush
         self.checker = Checker()
         self._mappings: tuple[float, dict[str, SourceMapping]] = (float("-inf"), {})
         self._readers = threading.local()
@@ -164,4 +172,5 @@ class Runtime:
         """The resolver's workspace with real-time resolution paused: for forwarded CLI
         commands, which may rewrite what the resolver writes."""
         with self.resolver.lock:
+            self.committer.loader.flush()  # what was acknowledged is in the database first
             yield self.resolver.ws

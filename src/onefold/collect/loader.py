@@ -1,0 +1,234 @@
+"""Landing the journal in DuckDB: many acknowledged groups a transaction, off the request path.
+
+The collector answers once a group is in the journal (`journal.py`); this thread moves the
+journal into `landed_records` — at most one transaction every `LOAD_EVERY_SECONDS`, so at
+500 single-message requests a second DuckDB runs ten commits, not five hundred, and the
+real-time resolver's commits hold up no request. Each transaction also moves the journal
+position, so a crash replays exactly what was not landed (`recover_journal`).
+
+It also owns the database's upkeep while serving (checkpoints between loads, vacuum in lulls),
+since it is the collector's only writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from onefold.collect.journal import JOURNAL_DIR, Frame, Journal, Position
+from onefold.collect.store import (
+    read_position,
+    store_messages,
+    store_rejects,
+    write_position,
+)
+from onefold.engine.base import ConstraintViolation, Engine
+
+log = logging.getLogger("onefold.collect")
+
+#: The least time from one load's start to the next: loads of a few messages each, back to
+#: back, would spend a core on DuckDB's fixed cost per commit.
+LOAD_EVERY_SECONDS = 0.1
+#: Most messages one load takes; the rest wait for the next.
+MAX_LOAD_MESSAGES = 100_000
+#: Log bytes past which the loader checkpoints as soon as nothing waits to be loaded…
+FOLD_IDLE_BYTES = 16 * 1024 * 1024
+#: …and past which it checkpoints regardless (bounds the restart replay).
+FOLD_BUSY_BYTES = 128 * 1024 * 1024
+#: Seconds without a load after which the loader vacuums what its checkpoints left (merges
+#: row groups, reclaims deleted rows: the resolver deletes and re-inserts profile rows).
+VACUUM_IDLE_SECONDS = 2.0
+#: Seconds to wait before retrying a load that failed (the frames stay in the journal).
+RETRY_SECONDS = 0.5
+
+
+def land_frames(engine: Engine, frames: Sequence[tuple[Position, Frame]]) -> dict[str, set[str]]:
+    """One transaction: every frame's messages per source, their rejects, and the journal
+    position of the last frame. Returns the message ids stored now, per source."""
+    messages = pa.concat_tables([f.messages for _, f in frames])
+    rejects = pa.concat_tables([f.rejects for _, f in frames])
+    sources = sorted(pc.unique(messages["source"]).to_pylist())
+
+    def write(exact: bool) -> dict[str, set[str]]:
+        with engine.transaction():
+            stored = {
+                s: store_messages(
+                    engine, s, messages.filter(pc.equal(messages["source"], s)), exact=exact
+                )
+                for s in sources
+            }
+            store_rejects(engine, rejects)
+            write_position(engine, frames[-1][0])
+        return stored
+
+    try:
+        return write(exact=False)
+    except ConstraintViolation:  # an id landed before: a replay, or a retry past memory
+        return write(exact=True)
+
+
+def recover_journal(engine: Engine, root: Path) -> int:
+    """Land what a stopped server acknowledged but did not load; returns the messages landed.
+
+    Run when the workspace opens (the process then holds the database, so no server appends
+    to the journal): frames after the database's journal position are landed, then every
+    segment is deleted.
+    """
+    journal = Journal(root / JOURNAL_DIR)
+    if not journal.segments():
+        return 0
+    landed = 0
+    chunk: list[tuple[Position, Frame]] = []
+    size = 0
+    for position, frame in journal.replay(read_position(engine)):
+        chunk.append((position, frame))
+        size += frame.messages.num_rows
+        if size >= MAX_LOAD_MESSAGES:
+            landed += sum(map(len, land_frames(engine, chunk).values()))
+            chunk, size = [], 0
+    if chunk:
+        landed += sum(map(len, land_frames(engine, chunk).values()))
+    journal.release_all()
+    if landed:
+        log.info("landed %d acknowledged messages from the journal", landed)
+    return landed
+
+
+class Loader:
+    """The thread that lands journal frames; `put` from the journal's writer."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        journal: Journal,
+        on_load: Callable[[], None] | None = None,
+        every: float = LOAD_EVERY_SECONDS,
+    ) -> None:
+        self._engine = engine
+        self._journal = journal
+        self._on_load = on_load or (lambda: None)
+        self.every = every
+        self._pending: deque[tuple[Position, Frame]] = deque()
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="onefold-load", daemon=True)
+        self._stopping = False
+        self._hurry = False
+        self._unvacuumed = False
+        self.frames_put = 0
+        self.frames_loaded = 0
+        self.backlog = 0  # messages acknowledged, not yet landed
+        self.loads = 0
+        self.messages = 0  # messages landed (new to the store)
+        self.folds = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._engine.stream_writes()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Land everything put so far, then stop."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+
+    def put(self, position: Position, frame: Frame) -> None:
+        with self._cond:
+            self._pending.append((position, frame))
+            self.frames_put += 1
+            self.backlog += frame.messages.num_rows
+            self._cond.notify()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Land now what was put so far (without the usual pause); False on timeout."""
+        with self._cond:
+            target = self.frames_put
+            self._hurry = True
+            self._cond.notify()
+            return self._cond.wait_for(lambda: self.frames_loaded >= target, timeout)
+
+    def _loop(self) -> None:
+        last = float("-inf")
+        while True:
+            with self._cond:
+                if not self._cond.wait_for(
+                    lambda: self._pending or self._stopping, VACUUM_IDLE_SECONDS
+                ):
+                    idle = True
+                else:
+                    idle = False
+                    if not self._pending:
+                        return  # stopping, and everything is landed
+                    pause = self.every - (time.monotonic() - last)
+                    if pause > 0 and not (self._hurry or self._stopping):
+                        self._cond.wait_for(lambda: self._hurry or self._stopping, pause)
+                    self._hurry = False
+                    batch: list[tuple[Position, Frame]] = []
+                    size = 0
+                    while self._pending and (not batch or size < MAX_LOAD_MESSAGES):
+                        batch.append(self._pending.popleft())
+                        size += batch[-1][1].messages.num_rows
+            if idle:
+                self._vacuum_if_due()
+                continue
+            last = time.monotonic()
+            if not self._load(batch, size) and self._stopping:
+                return  # still in the journal: the next open of the workspace lands it
+            try:
+                self._maybe_fold()
+            except Exception:  # the loader must live on: a failed checkpoint is retried later
+                log.exception("checkpoint failed")
+
+    def _load(self, batch: list[tuple[Position, Frame]], size: int) -> bool:
+        try:
+            stored = land_frames(self._engine, batch)
+        except Exception as exc:  # durable in the journal: put back, retry after a pause
+            log.exception("loading %d journal frames failed", len(batch))
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            with self._cond:
+                self._pending.extendleft(reversed(batch))
+                self._cond.wait_for(lambda: self._stopping, RETRY_SECONDS)
+            return False
+        self.last_error = None
+        self._journal.release(batch[-1][0])
+        with self._cond:
+            self.loads += 1
+            self.messages += sum(map(len, stored.values()))
+            self.frames_loaded += len(batch)
+            self.backlog -= size
+            self._cond.notify_all()
+        try:
+            self._on_load()
+        except Exception:  # the load stands; the listener's problem is its own
+            log.exception("after-load notification failed")
+        return True
+
+    def _maybe_fold(self) -> None:
+        """Checkpoint between loads rather than inside one: a checkpoint takes ~0.1 s per
+        8 MB of log, and the resolver's commits would wait behind it."""
+        size = self._engine.log_bytes()
+        if size > FOLD_BUSY_BYTES or (size > FOLD_IDLE_BYTES and not self._pending):
+            started = time.perf_counter()
+            if self._engine.fold_log():
+                self.folds += 1
+                self._unvacuumed = True
+                log.info("checkpoint of %d MB in %.2f s", size >> 20, time.perf_counter() - started)
+
+    def _vacuum_if_due(self) -> None:
+        """Checkpoint with vacuum (merging row groups, reclaiming the rows the resolver
+        deleted) once nothing has come for a while: it can take seconds."""
+        if not self._unvacuumed:
+            return
+        try:
+            if self._engine.fold_log(vacuum=True):
+                self._unvacuumed = False
+        except Exception:
+            log.exception("vacuum checkpoint failed")
