@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from onefold.background import lower_this_thread
 from onefold.collect.journal import JOURNAL_DIR, Frame, Journal, Position
 from onefold.collect.store import (
     read_position,
@@ -156,6 +157,7 @@ class Loader:
             return self._cond.wait_for(lambda: self.frames_loaded >= target, timeout)
 
     def _loop(self) -> None:
+        lower_this_thread()  # requests are answered from the journal: loading can wait
         last = float("-inf")
         while True:
             with self._cond:

@@ -126,7 +126,9 @@ def create_app(
 
         def run() -> tuple[int, str]:
             with runtime.exclusive() as ws:
-                return run_forwarded(ws, argv, int(body.get("width", 100)), bool(body.get("color")))
+                done = run_forwarded(ws, argv, int(body.get("width", 100)), bool(body.get("color")))
+            runtime.keys.reload()  # a key created or revoked here counts from the next request
+            return done
 
         code, output = await run_in_threadpool(run)
         return json_response({"exit_code": code, "output": output})

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from onefold.background import lower_this_thread
 from onefold.collect.committer import GroupCommitter
 from onefold.collect.keys import KeyRing
 from onefold.config.mappings import SourceMapping
@@ -84,6 +85,7 @@ class Resolver:
             self._wake.notify()
 
     def _loop(self) -> None:
+        lower_this_thread()  # the requests first: a profile may be ready a little later
         while True:
             with self._wake:
                 while (
@@ -134,11 +136,13 @@ class Runtime:
         self._forks_lock = threading.Lock()
 
     def start(self) -> None:
+        self.keys.start()
         self.checker.start()
         self.committer.start()
         self.resolver.start()
 
     def stop(self) -> None:
+        self.keys.stop()
         self.checker.stop()
         self.committer.stop()
         self.resolver.stop()
