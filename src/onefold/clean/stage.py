@@ -74,6 +74,20 @@ REPLACED = """
 INLINE_RAW_VALUES = 256
 
 
+def largest_rid(engine: Engine) -> int:
+    """max(rid) over `records`, read through the zone maps of the newest rows.
+
+    Rids are distinct positive integers, so the largest is at least the row count; asking
+    only for rids from there on lets DuckDB skip every older row group. A plain max scans the
+    whole column once rows have been deleted (corrected records): 15–19 ms at 10M records,
+    against ~2 ms for both statements here.
+    """
+    floor = int(engine.fetchone("SELECT count(*) FROM records"))
+    return int(
+        engine.fetchone("SELECT coalesce(max(rid), ?) FROM records WHERE rid >= ?", [floor, floor])
+    )
+
+
 def run_clean(
     engine: Engine,
     config: ProjectConfig,
@@ -101,7 +115,7 @@ def run_clean(
     )
     if incremental:
         engine.execute(TABLES[1], step="clean: create tables")
-        rid_base = int(engine.fetchone("SELECT coalesce(max(rid), 0) FROM records"))
+        rid_base = largest_rid(engine)
     else:
         engine.run_script(TABLES, step="clean: create tables")
         engine.execute("DELETE FROM rejects WHERE stage IN ('landing', 'clean')")
