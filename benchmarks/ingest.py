@@ -20,6 +20,10 @@ c. the limit, in the same run: the same batch messages, validated in process exa
    acknowledges faster than the database lands; sustained, the loader's backlog would grow
    until the server answers 503 (`load_backlog` in `/health`).
 
+d. with `--realtime`: ack → queryable — identify events with a new email each, one at a
+   time; after each 200 the Profile API is asked for the email every 5 ms until it answers
+   → `queryable_p50_ms`, `queryable_p99_ms` (the issue's "within 1 second").
+
 Then the server is stopped and its workspace opened: the messages it holds must be exactly
 the messages it acknowledged (`acknowledged`, `stored`); the script fails loudly otherwise.
 Each phase also reports the CPU cores used by the server and by the load generator: the two
@@ -75,6 +79,11 @@ TEMPLATES = 48
 SLOT = b"########"
 TARGET_EVENTS_PER_S = 20_000
 TARGET_TRACK_P99_MS = 25.0
+#: "A profile is queryable within 1 second of the event's acknowledgement" (with --realtime).
+TARGET_QUERYABLE_MS = 1000.0
+#: Identify events of phase (d), one at a time, and the pause between them.
+QUERYABLE_EVENTS = 40
+QUERYABLE_PAUSE_SECONDS = 0.1
 WARMUP_SECONDS = 2.0
 #: Open loop: how late a /v1/track request may be before the generator stops sending.
 GRACE_SECONDS = 5.0
@@ -496,16 +505,17 @@ def store_phase(
 
 
 # -- the run ----------------------------------------------------------------------------------
-def prepare_workspace(root: Path, threads: int | None = None) -> str:
+def prepare_workspace(root: Path, threads: int | None = None) -> tuple[str, str]:
     """A fresh workspace with the HTTP source (`threads`: its DuckDB threads setting);
-    returns its write key."""
+    returns its write key and a read key."""
     with Workspace.init(root, "ingest-bench") as ws:
         if threads:
             with (ws.root / CONFIG_FILE).open("a", encoding="utf-8") as f:
                 f.write(f"threads: {int(threads)}\n")
         write_http_source(ws.root / "sources", SOURCE, regions=("US",))
         _, write = create_key(ws.engine, "write", SOURCE)
-    return write
+        _, read = create_key(ws.engine, "read")
+    return write, read
 
 
 def stored_messages(root: Path) -> int:
@@ -513,6 +523,36 @@ def stored_messages(root: Path) -> int:
         return int(
             ws.engine.fetchone("SELECT count(*) FROM landed_records WHERE source = ?", [SOURCE])
         )
+
+
+def queryable_phase(url: str, write_key: str, read_key: str, count: int) -> dict[str, Any]:
+    """(d) Identify events with a new email each, one at a time; after each 200 the Profile
+    API is asked for the email every 5 ms until it answers 200: ack → queryable."""
+    waits: list[float] = []
+    run = uuid.uuid4().hex[:8]
+    with httpx.Client(timeout=10) as http:
+        for i in range(count):
+            email = f"q{i}.{run}@mail.com"
+            message = {
+                "type": "identify",
+                "userId": f"q-{run}-{i}",
+                "messageId": f"q-{run}-{i}",
+                "traits": {"email": email},
+                "timestamp": datetime.now(UTC).isoformat(),
+            }
+            r = http.post(f"{url}/v1/identify", json=message, auth=(write_key, ""))
+            if r.status_code != 200:
+                raise SystemExit(f"phase (d): identify answered {r.status_code}: {r.text}")
+            acked = time.perf_counter()
+            while (
+                http.get(f"{url}/v1/profiles/email:{email}", auth=(read_key, "")).status_code != 200
+            ):
+                if time.perf_counter() - acked > 30:
+                    raise SystemExit(f"phase (d): {email} not queryable 30 s after its ack")
+                time.sleep(0.005)
+            waits.append(time.perf_counter() - acked)
+            time.sleep(QUERYABLE_PAUSE_SECONDS)
+    return {"queryable_events": count, **percentiles(waits, "queryable_")}
 
 
 def wait_resolved(server: Server, timeout: float) -> float | None:
@@ -562,7 +602,7 @@ def main() -> None:
     users = make_users(rng, 20_000)
     sent_at = datetime.now(UTC)
     batches, singles = batch_templates(rng, users, sent_at), track_templates(rng, users, sent_at)
-    key = prepare_workspace(work / "server", args.threads)
+    key, read_key = prepare_workspace(work / "server", args.threads)
     mode = "--realtime" if args.realtime else "--no-realtime"
     extra = ("--resolve-every", str(args.resolve_every)) if args.resolve_every is not None else ()
     server = Server(work / "server", work / "server.log", (mode, *extra)).start()
@@ -642,13 +682,15 @@ def main() -> None:
             r = server.health()["resolver"]
             results["resolver_runs"] = r["runs"]
             results["resolver_last_error"] = r["last_error"]
+            console.print(f"phase (d): ack → queryable, {QUERYABLE_EVENTS} identify events")
+            results.update(queryable_phase(server.url, key, read_key, QUERYABLE_EVENTS))
         results["server_rss_mb"] = round(server.rss_mb())
     finally:
         code = server.stop()
     if code not in (0, None):
         console.print(f"[yellow]server exited with {code}; log {server.log}")
 
-    acknowledged = a.acknowledged + b.acknowledged
+    acknowledged = a.acknowledged + b.acknowledged + results.get("queryable_events", 0)
     stored = stored_messages(work / "server")
     failures = {k: v for k, v in (a.statuses + b.statuses).items() if k != "200"}
     results.update(acknowledged=acknowledged, stored=stored, failed_requests=failures)
@@ -680,10 +722,19 @@ def main() -> None:
             "batch_size": BATCH,
             "phase_seconds": args.seconds,
             **results,
-            "targets": {"events_per_s": TARGET_EVENTS_PER_S, "track_p99_ms": TARGET_TRACK_P99_MS},
+            "targets": {
+                "events_per_s": TARGET_EVENTS_PER_S,
+                "track_p99_ms": TARGET_TRACK_P99_MS,
+                **({"queryable_p99_ms": TARGET_QUERYABLE_MS} if args.realtime else {}),
+            },
             "met": {
                 "events_per_s": results["events_per_s"] >= TARGET_EVENTS_PER_S,
                 "track_p99_ms": results["track_p99_ms"] <= TARGET_TRACK_P99_MS,
+                **(
+                    {"queryable_p99_ms": results["queryable_p99_ms"] <= TARGET_QUERYABLE_MS}
+                    if args.realtime
+                    else {}
+                ),
             },
         }
         sys.stdout.write(orjson.dumps(out).decode() + "\n")
@@ -796,6 +847,14 @@ def show(console: Console, args: argparse.Namespace, r: dict[str, Any]) -> None:
         )
         table.add_row("resolver catch-up after (b) (s)", str(r.get("resolver_catch_up_s")), "", "")
         table.add_row("resolver runs", str(r.get("resolver_runs")), "", "")
+        met = r["queryable_p99_ms"] <= TARGET_QUERYABLE_MS
+        table.add_row(
+            f"queryable_p99_ms (ack → Profile API, {r['queryable_events']} identify events)",
+            f"{r['queryable_p99_ms']:,.0f}",
+            f"≤ {TARGET_QUERYABLE_MS:,.0f}",
+            "met" if met else "[red]missed",
+        )
+        table.add_row("  queryable_p50_ms", f"{r['queryable_p50_ms']:,.0f}", "", "")
     console.print(table)
     console.print(f"run took {r['seconds']:.0f} s; server RSS {r['server_rss_mb']:,} MB")
 

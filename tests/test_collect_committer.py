@@ -8,6 +8,7 @@ workspace after a kill lands exactly the frames the database does not hold.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from live_server import prepare_workspace
 from onefold import Workspace
 from onefold.collect.committer import Delivery, GroupCommitter
-from onefold.collect.journal import JOURNAL_DIR, Frame, Journal, Position
+from onefold.collect.journal import JOURNAL_DIR, Frame, Journal, JournalError, Position
 from onefold.collect.loader import land_frames
 from onefold.collect.messages import Accepted, Rejected, check_message
 from onefold.collect.store import messages_table, read_position, rejects_table
@@ -175,3 +176,195 @@ def test_a_torn_frame_ends_the_replay(tmp_path: Path, cut: int) -> None:
     assert [f.messages["record_key"].to_pylist() for _, f in journal.replay(Position(0, 0))] == [
         ["t1"]
     ]
+
+
+def test_a_failed_sync_is_refused_and_leaves_no_frame_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onefold.collect.journal as journal_module
+
+    root = tmp_path / "ws"
+    prepare_workspace(root)
+    real_sync = journal_module.os.fdatasync
+    failures = iter([True])
+
+    def flaky_sync(fd: int) -> None:
+        if next(failures, False):
+            raise OSError(5, "Input/output error")
+        real_sync(fd)
+
+    with Workspace(root) as ws:
+        journal = Journal(ws.root / JOURNAL_DIR)
+        journal.open_after(read_position(ws.engine))
+        first = journal.append(frame("f1", rejects=(bad_message(0),)))
+        land_frames(ws.engine, [(first, frame("f1", rejects=(bad_message(0),)))])
+        monkeypatch.setattr(journal_module.os, "fdatasync", flaky_sync)
+        with pytest.raises(OSError):
+            journal.append(frame("f2"))  # refused: the client gets a 503 and retries
+        journal.append(frame("f3", rejects=(bad_message(1),)))
+        monkeypatch.setattr(journal_module.os, "fdatasync", real_sync)
+        journal.close()  # killed here: f3 was acknowledged, not landed
+    with Workspace(root) as ws:
+        assert landed_ids(ws) == ["f1", "f3"]
+        rejects = ws.engine.fetchall("SELECT row_number FROM rejects ORDER BY 1")
+        assert rejects == [(0,), (1,)]
+
+
+def test_a_partial_write_is_cut_back_and_later_frames_survive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onefold.collect.journal as journal_module
+
+    real_write = journal_module.os.write
+    calls = {"n": 0}
+
+    def short_write(fd: int, data: memoryview) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second frame: half of it, then the disk is full
+            real_write(fd, data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    journal = Journal(tmp_path / "j")
+    journal.open_after(Position(0, 0))
+    monkeypatch.setattr(journal_module.os, "write", short_write)
+    journal.append(frame("p1"))
+    with pytest.raises(OSError):
+        journal.append(frame("p2"))
+    journal.append(frame("p3"))
+    journal.close()
+    replayed = [f.messages["record_key"].to_pylist() for _, f in journal.replay(Position(0, 0))]
+    assert replayed == [["p1"], ["p3"]]
+
+
+def test_damage_before_the_newest_segment_stops_recovery_and_keeps_the_journal(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "j", segment_bytes=1)  # a segment per frame
+    journal.open_after(Position(0, 0))
+    journal.append(frame("d1"))
+    journal.append(frame("d2"))
+    journal.close()
+    older = journal.segments()[0][1]
+    older.write_bytes(older.read_bytes()[:-3])  # not a crash: the disk lost bytes
+    with pytest.raises(JournalError, match="damaged frame"):
+        list(journal.replay(Position(0, 0)))
+    assert len(journal.segments()) == 2
+
+
+def test_a_clean_stop_with_a_failing_loader_keeps_the_journal_for_the_next_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onefold.collect.loader as loader_module
+
+    root = tmp_path / "ws"
+    prepare_workspace(root)
+    real_land = loader_module.land_frames
+
+    def failing(engine: object, frames: object) -> dict[str, set[str]]:
+        raise OSError(28, "No space left on device")
+
+    with Workspace(root) as ws:
+        committer = GroupCommitter(ws.fork().engine, ws.root)
+        monkeypatch.setattr(loader_module, "land_frames", failing)
+        committer.start()
+        # a request whose only message is invalid: a frame of rejects alone
+        done = committer.submit(ws.mappings["web"], [], [bad_message(4)], "req-r").result(10)
+        assert done.rejected
+        committer.stop()
+        assert ws.engine.fetchall("SELECT count(*) FROM rejects") == [(0,)]
+        assert Journal(ws.root / JOURNAL_DIR).segments(), "the unlanded journal was deleted"
+    monkeypatch.setattr(loader_module, "land_frames", real_land)
+    with Workspace(root) as ws:
+        assert ws.engine.fetchall("SELECT row_number FROM rejects") == [(4,)]
+
+
+def test_opening_the_workspace_beside_a_live_collector_leaves_its_journal_alone(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "ws"
+    prepare_workspace(root)
+    with Workspace(root) as ws:
+        committer = GroupCommitter(ws.fork().engine, ws.root, load_every=3600)
+        committer.start()
+        try:
+            committer.submit(ws.mappings["web"], [message("live")], [], "t").result(10)
+            with Workspace(root) as again:  # one process may open its database twice
+                assert landed_ids(again) == []  # not recovered under the live loader
+            assert Journal(ws.root / JOURNAL_DIR).segments()
+        finally:
+            committer.stop()
+        assert landed_ids(ws) == ["live"]
+        assert committer.loader.last_error is None
+
+
+def test_a_loader_that_died_is_reported_and_flush_does_not_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from onefold.collect.loader import Loader
+
+    def broken(self: Loader) -> None:
+        raise RuntimeError("bug")
+
+    prepare_workspace(tmp_path / "ws")
+    monkeypatch.setattr(Loader, "_run", broken)
+    with Workspace(tmp_path / "ws") as ws:
+        committer = GroupCommitter(ws.fork().engine, ws.root)
+        committer.start()
+        try:
+            committer.submit(ws.mappings["web"], [message("x")], [], "t").result(10)
+            started = time.monotonic()
+            assert committer.loader.flush(timeout=20) is False
+            assert time.monotonic() - started < 5
+            assert committer.loader.last_error and "bug" in committer.loader.last_error
+        finally:
+            committer.stop()
+        assert Journal(ws.root / JOURNAL_DIR).segments(), "kept for the next open"
+    with Workspace(tmp_path / "ws") as ws:
+        assert landed_ids(ws) == ["x"]
+
+
+def test_after_a_clean_restart_new_frames_sort_after_the_landed_position(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    prepare_workspace(root)
+    with Workspace(root) as ws:
+        first = GroupCommitter(ws.fork().engine, ws.root)
+        first.start()
+        first.submit(ws.mappings["web"], [message("a1")], [], "t").result(10)
+        first.stop()  # landed, journal deleted: only the database remembers the position
+        landed_at = read_position(ws.engine)
+        assert landed_at.segment >= 1 and not Journal(ws.root / JOURNAL_DIR).segments()
+        second = GroupCommitter(ws.fork().engine, ws.root, load_every=3600)
+        second.start()
+        second.submit(ws.mappings["web"], [message("b1")], [], "t").result(10)
+        [(segment, _)] = Journal(ws.root / JOURNAL_DIR).segments()
+        assert segment > landed_at.segment
+        second._journal.close()  # the process dies here: b1 acknowledged, not landed
+    with Workspace(root) as ws:
+        assert landed_ids(ws) == ["a1", "b1"]
+
+
+def test_keys_not_reread_for_too_long_are_refused_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onefold.collect.keys as keys_module
+    from onefold.collect.keys import KeyRing, KeysUnavailable
+
+    keys = prepare_workspace(tmp_path / "ws")
+    with Workspace(tmp_path / "ws") as ws:
+        ring = KeyRing(ws.fork().engine, refresh_seconds=0.05)
+        ring.start()
+        try:
+            assert ring.verify(keys.write, "write") is not None
+            assert ring.verify(keys.write, "read") is None  # a write key cannot read
+
+            def failing() -> None:
+                raise OSError("database unavailable")
+
+            monkeypatch.setattr(ring, "reload", failing)  # every background re-read fails
+            monkeypatch.setattr(keys_module, "MAX_STALE_SECONDS", 0.2)
+            time.sleep(0.4)
+            with pytest.raises(KeysUnavailable):
+                ring.verify(keys.write, "write")
+        finally:
+            ring.stop()

@@ -99,9 +99,10 @@ class GroupCommitter:
         self._queue.put(None)
         self._thread.join()
         self.loader.stop()
-        self._journal.close()
-        if self.loader.backlog == 0:
+        idle = self.loader.idle
+        if idle:  # everything landed: the journal has nothing the database lacks
             self._journal.release_all()
+        self._journal.close()
 
     def submit(
         self,
@@ -155,16 +156,18 @@ class GroupCommitter:
                 else:
                     mine[m.message_id] = m
             answers.append((p, dupes))
-        tables = [messages_table(name, list(ms.values())) for name, ms in fresh.items() if ms]
-        frame = Frame(
-            pa.concat_tables(tables) if tables else MESSAGE_SCHEMA.empty_table(),
-            rejects_table([(p.mapping.name, p.request_id, r) for p in group for r in p.rejected]),
-        )
         try:
+            tables = [messages_table(name, list(ms.values())) for name, ms in fresh.items() if ms]
+            frame = Frame(
+                pa.concat_tables(tables) if tables else MESSAGE_SCHEMA.empty_table(),
+                rejects_table(
+                    [(p.mapping.name, p.request_id, r) for p in group for r in p.rejected]
+                ),
+            )
             stored = frame.messages.num_rows or frame.rejects.num_rows
             position = self._journal.append(frame) if stored else None
         except Exception as exc:  # nothing was made durable: every request may retry
-            log.exception("journal append of %d requests failed", len(group))
+            log.exception("journal write of %d requests failed", len(group))
             for p in group:
                 p.future.set_exception(exc)
             return

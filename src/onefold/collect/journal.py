@@ -17,6 +17,7 @@ for the sync) fails its length or checksum and ends the replay.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import threading
@@ -74,27 +75,47 @@ def _ipc(table: pa.Table) -> bytes:
     return data
 
 
+class JournalError(Exception):
+    """A journal segment is damaged somewhere other than its torn tail."""
+
+
 class Journal:
-    """Segments `NNNNNNNNNNNN.log` in `directory`; one appender thread at a time."""
+    """Segments `NNNNNNNNNNNN.log` in `directory`; one appender thread at a time.
+
+    The appender holds an exclusive lock on `directory/LOCK` while it is open, so recovery
+    (`collect.loader.recover_journal`) leaves a journal alone that a live collector writes —
+    DuckDB lets one process open its file twice, and recovery would land and delete frames
+    under that collector's loader.
+    """
 
     def __init__(self, directory: Path, segment_bytes: int = SEGMENT_BYTES) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         self._segment = 0
         self._offset = 0
         self._lock = threading.Lock()
 
     # -- writing -------------------------------------------------------------------------------
     def open_after(self, loaded: Position) -> None:
-        """Start a fresh segment numbered after every existing one and after `loaded` (the
-        database's position), so a new frame never sorts before one already loaded."""
+        """Take the journal's lock and start a fresh segment numbered after every existing
+        one and after `loaded` (the database's position), so a new frame never sorts before
+        one already loaded. Raises `BlockingIOError` when another collector holds it."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = lock_journal(self.directory)
+        if self._lock_fd is None:
+            raise BlockingIOError(f"{self.directory} is held by another running collector")
         last = max([loaded.segment, *(s for s, _ in self.segments())])
         self._start_segment(last + 1)
 
     def append(self, frame: Frame) -> Position:
-        """Write one frame and sync it to disk; returns where it ends."""
+        """Write one frame and sync it to disk; returns where it ends.
+
+        A failed write or sync leaves nothing behind it: the segment is cut back to its last
+        whole frame and later frames go to a new segment (after a failed sync the kernel may
+        have dropped the tail's dirty pages, so nothing more is appended to that file).
+        """
         body = frame.encode()
         data = _HEADER.pack(_MAGIC, len(body), zlib.crc32(body)) + body
         with self._lock:
@@ -102,18 +123,39 @@ class Journal:
                 raise RuntimeError("the journal is not open")
             if self._offset and self._offset + len(data) > self.segment_bytes:
                 self._start_segment(self._segment + 1)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
-            os.fdatasync(self._fd)
+            fd = self._fd
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fdatasync(fd)
+            except OSError:
+                self._abandon_segment()
+                raise
             self._offset += len(data)
             return Position(self._segment, self._offset)
+
+    def _abandon_segment(self) -> None:
+        """After a failed append: cut the segment back to its last whole frame, and move on to
+        a new one (raising if even that fails: then the journal is closed and every request
+        is refused until the collector restarts)."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._offset)
+            os.fdatasync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+        self._start_segment(self._segment + 1)
 
     def close(self) -> None:
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the lock
+                self._lock_fd = None
 
     def _start_segment(self, number: int) -> None:
         if self._fd is not None:
@@ -134,18 +176,31 @@ class Journal:
         return sorted(found)
 
     def replay(self, after: Position) -> Iterator[tuple[Position, Frame]]:
-        """Every intact frame that ends after `after`, in order; a torn frame ends its segment
-        (it was never acknowledged)."""
-        for number, path in self.segments():
+        """Every intact frame that ends after `after`, in order. A torn frame may end the
+        newest segment (a crash mid-write: never acknowledged); anywhere else a frame that
+        fails its checks raises `JournalError`, and nothing is deleted."""
+        segments = self.segments()
+        for number, path in segments:
             if number < after.segment:
                 continue
             data = path.read_bytes()
             offset = 0
-            while offset + _HEADER.size <= len(data):
-                magic, length, crc = _HEADER.unpack_from(data, offset)
-                start, end = offset + _HEADER.size, offset + _HEADER.size + length
-                if magic != _MAGIC or end > len(data) or zlib.crc32(data[start:end]) != crc:
-                    break
+            while offset < len(data):
+                start = offset + _HEADER.size
+                intact = start <= len(data)
+                if intact:
+                    magic, length, crc = _HEADER.unpack_from(data, offset)
+                    end = start + length
+                    intact = (
+                        magic == _MAGIC and end <= len(data) and zlib.crc32(data[start:end]) == crc
+                    )
+                if not intact:
+                    if number == segments[-1][0]:
+                        break  # the torn tail of the newest segment
+                    raise JournalError(
+                        f"{path}: damaged frame at byte {offset} of {len(data)}; the journal "
+                        "is kept as it is (move the file aside to open the workspace)"
+                    )
                 offset = end
                 if Position(number, offset) > after:
                     yield Position(number, offset), Frame.decode(data[start:end])
@@ -161,6 +216,18 @@ class Journal:
         """Delete every segment: call once all of them are loaded and no writer appends."""
         for _, path in self.segments():
             path.unlink(missing_ok=True)
+
+
+def lock_journal(directory: Path) -> int | None:
+    """An exclusive, non-blocking lock on the journal (`flock`: per open file, so it also
+    tells apart two opens in one process); the descriptor to close, or None if held."""
+    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _sync_directory(directory: Path) -> None:

@@ -24,6 +24,15 @@ from onefold.errors import NotFoundError
 
 log = logging.getLogger("onefold.collect")
 
+#: With a refresh thread, keys older than this are not trusted: a revocation could be missed.
+MAX_STALE_SECONDS = 30.0
+
+
+class KeysUnavailable(Exception):
+    """The active keys could not be re-read for a while: refuse (503) rather than trust a
+    list from which a revoked key may not have gone."""
+
+
 KeyKind = Literal["write", "read"]
 PREFIX: dict[KeyKind, str] = {"write": "wk_", "read": "rk_"}
 
@@ -120,17 +129,24 @@ class KeyRing:
                 log.exception("reloading the API keys failed")
 
     def reload(self) -> None:
-        with self._lock:
+        with self._lock:  # reads and their results in order: an older list never wins
             rows = self._engine.fetchall(
                 "SELECT key_hash, key_id, kind, source FROM api_keys WHERE revoked_at IS NULL"
             )
-        self._active = tuple(_Active(bytes.fromhex(r[0]), r[1], r[2], r[3]) for r in rows)
-        self._loaded_at = time.monotonic()
+            self._active = tuple(_Active(bytes.fromhex(r[0]), r[1], r[2], r[3]) for r in rows)
+            self._loaded_at = time.monotonic()
+
+    @property
+    def age(self) -> float:
+        """Seconds since the keys were last read."""
+        return time.monotonic() - self._loaded_at
 
     def verify(self, presented: str, kind: KeyKind) -> _Active | None:
         """The active key of `kind` matching `presented`, checked in constant time."""
-        if self._thread is None and time.monotonic() - self._loaded_at > self._refresh:
+        if self._thread is None and self.age > self._refresh:
             self.reload()
+        elif self._thread is not None and self.age > MAX_STALE_SECONDS:
+            raise KeysUnavailable(f"the API keys could not be re-read for {self.age:.0f} s")
         wanted = bytes.fromhex(digest(presented))
         found = None
         for key in self._active:  # no early exit: every candidate is compared

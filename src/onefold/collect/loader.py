@@ -13,6 +13,7 @@ since it is the collector's only writer.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from onefold.background import lower_this_thread
-from onefold.collect.journal import JOURNAL_DIR, Frame, Journal, Position
+from onefold.collect.journal import JOURNAL_DIR, Frame, Journal, Position, lock_journal
 from onefold.collect.store import (
     read_position,
     store_messages,
@@ -85,6 +86,16 @@ def recover_journal(engine: Engine, root: Path) -> int:
     journal = Journal(root / JOURNAL_DIR)
     if not journal.segments():
         return 0
+    lock = lock_journal(journal.directory)
+    if lock is None:  # a collector in this process is writing it: its loader lands it
+        return 0
+    try:
+        return _recover(engine, journal)
+    finally:
+        os.close(lock)
+
+
+def _recover(engine: Engine, journal: Journal) -> int:
     landed = 0
     chunk: list[tuple[Position, Frame]] = []
     size = 0
@@ -154,10 +165,31 @@ class Loader:
             target = self.frames_put
             self._hurry = True
             self._cond.notify()
-            return self._cond.wait_for(lambda: self.frames_loaded >= target, timeout)
+            return (
+                self._cond.wait_for(
+                    lambda: self.frames_loaded >= target or not self._thread.is_alive(), timeout
+                )
+                and self.frames_loaded >= target
+            )
+
+    @property
+    def idle(self) -> bool:
+        """Everything put has been landed."""
+        with self._cond:
+            return self.frames_loaded == self.frames_put
 
     def _loop(self) -> None:
         lower_this_thread()  # requests are answered from the journal: loading can wait
+        try:
+            self._run()
+        except Exception as exc:  # say so: flush() and /health must not wait on a ghost
+            log.exception("the journal loader stopped")
+            self.last_error = f"loader stopped: {type(exc).__name__}: {exc}"
+        finally:
+            with self._cond:
+                self._cond.notify_all()
+
+    def _run(self) -> None:
         last = float("-inf")
         while True:
             with self._cond:
@@ -200,7 +232,10 @@ class Loader:
                 self._cond.wait_for(lambda: self._stopping, RETRY_SECONDS)
             return False
         self.last_error = None
-        self._journal.release(batch[-1][0])
+        try:
+            self._journal.release(batch[-1][0])
+        except OSError:  # landed all the same; the next load deletes the segment again
+            log.exception("deleting landed journal segments failed")
         with self._cond:
             self.loads += 1
             self.messages += sum(map(len, stored.values()))

@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from onefold import __version__
 from onefold.collect.messages import RequestError
-from onefold.errors import NotFoundError, OnefoldError
+from onefold.errors import NotFoundError, OnefoldError, WorkspaceError
 from onefold.server import profile_api, tracking_api
 from onefold.server.forward import ServerInfo, announce, run_forwarded, withdraw
 from onefold.server.responses import error_response, json_response
@@ -109,6 +109,7 @@ def create_app(
                 "messages_loaded": runtime.committer.loader.messages,
                 "load_backlog": runtime.committer.loader.backlog,
                 "load_error": runtime.committer.loader.last_error,
+                "keys_age_s": round(runtime.keys.age, 1),
                 "checkpoints": runtime.committer.loader.folds,
                 "resolver": status.__dict__,
             }
@@ -125,8 +126,12 @@ def create_app(
             return error_response(409, "running", f"a server already runs at {info.url}")
 
         def run() -> tuple[int, str]:
-            with runtime.exclusive() as ws:
-                done = run_forwarded(ws, argv, int(body.get("width", 100)), bool(body.get("color")))
+            try:
+                with runtime.exclusive() as ws:
+                    width, color = int(body.get("width", 100)), bool(body.get("color"))
+                    done = run_forwarded(ws, argv, width, color)
+            except WorkspaceError as exc:
+                return 1, f"error: {exc}\n"
             runtime.keys.reload()  # a key created or revoked here counts from the next request
             return done
 

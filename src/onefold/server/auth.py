@@ -12,7 +12,7 @@ import base64
 import binascii
 from typing import Any
 
-from onefold.collect.keys import KeyKind, KeyRing
+from onefold.collect.keys import KeyKind, KeyRing, KeysUnavailable
 from onefold.collect.messages import RequestError
 
 
@@ -43,7 +43,10 @@ def require_key(
     if key is None:
         where = "as the Basic user name or writeKey" if kind == "write" else "as Bearer or Basic"
         raise RequestError(401, "unauthorized", f"no {kind} key: send one {where}")
-    found = keys.verify(key, kind)
+    try:
+        found = keys.verify(key, kind)
+    except KeysUnavailable as exc:
+        raise RequestError(503, "keys_unavailable", f"{exc}; retry shortly") from exc
     if found is None:
         raise RequestError(
             401, "unauthorized", f"invalid or revoked {kind} key (see `onefold keys list`)"

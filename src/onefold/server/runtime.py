@@ -24,6 +24,7 @@ from onefold.background import lower_this_thread
 from onefold.collect.committer import GroupCommitter
 from onefold.collect.keys import KeyRing
 from onefold.config.mappings import SourceMapping
+from onefold.errors import WorkspaceError
 from onefold.server.checking import Checker
 from onefold.workspace import Workspace
 
@@ -176,5 +177,9 @@ class Runtime:
         """The resolver's workspace with real-time resolution paused: for forwarded CLI
         commands, which may rewrite what the resolver writes."""
         with self.resolver.lock:
-            self.committer.loader.flush()  # what was acknowledged is in the database first
+            if not self.committer.loader.flush():  # what was acknowledged is landed first
+                raise WorkspaceError(
+                    "the collected messages could not be landed in the database "
+                    f"({self.committer.loader.last_error or 'timed out'}); see the server log"
+                )
             yield self.resolver.ws
