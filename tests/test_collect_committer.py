@@ -22,6 +22,7 @@ from onefold.collect.journal import JOURNAL_DIR, Frame, Journal, JournalError, P
 from onefold.collect.loader import land_frames
 from onefold.collect.messages import Accepted, Rejected, check_message
 from onefold.collect.store import messages_table, read_position, rejects_table
+from onefold.engine.base import Engine
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -368,3 +369,33 @@ def test_keys_not_reread_for_too_long_are_refused_not_trusted(
                 ring.verify(keys.write, "write")
         finally:
             ring.stop()
+
+
+def test_a_frame_the_database_keeps_refusing_is_set_aside_and_the_rest_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onefold.collect.loader as loader_module
+
+    real_land = loader_module.land_frames
+
+    def refuses_poison(engine: Engine, frames: list[tuple[Position, Frame]]) -> object:
+        if any("poison" in f.messages["record_key"].to_pylist() for _, f in frames):
+            raise ValueError("the database refuses this frame")
+        return real_land(engine, frames)
+
+    monkeypatch.setattr(loader_module, "land_frames", refuses_poison)
+    monkeypatch.setattr(loader_module, "RETRY_SECONDS", 0.01)
+    prepare_workspace(tmp_path / "ws")
+    with Workspace(tmp_path / "ws") as ws:
+        committer = GroupCommitter(ws.fork().engine, ws.root, load_every=3600)
+        committer.start()
+        try:
+            for mid in ("good1", "poison", "good2"):  # three frames, loaded together
+                committer.submit(ws.mappings["web"], [message(mid)], [], mid).result(10)
+            assert committer.loader.flush(timeout=30)
+            assert committer.loader.set_aside == 1
+        finally:
+            committer.stop()
+        assert landed_ids(ws) == ["good1", "good2"]
+        [kept] = (ws.root / JOURNAL_DIR / "set-aside").glob("*.frame")
+        assert Frame.decode(kept.read_bytes()).messages["record_key"].to_pylist() == ["poison"]

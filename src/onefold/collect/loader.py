@@ -49,6 +49,10 @@ FOLD_BUSY_BYTES = 128 * 1024 * 1024
 VACUUM_IDLE_SECONDS = 2.0
 #: Seconds to wait before retrying a load that failed (the frames stay in the journal).
 RETRY_SECONDS = 0.5
+#: Failed attempts after which the loader tries the frames one at a time, and then sets a
+#: frame the database keeps refusing aside (see `Loader._set_aside`).
+MAX_ATTEMPTS = 5
+SET_ASIDE_DIR = "set-aside"
 
 
 def land_frames(engine: Engine, frames: Sequence[tuple[Position, Frame]]) -> dict[str, set[str]]:
@@ -131,14 +135,17 @@ class Loader:
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="onefold-load", daemon=True)
         self._stopping = False
-        self._hurry = False
+        self._hurry_until = 0  # frames_put a flush() waits for: load them without pausing
         self._unvacuumed = False
+        self._failures = 0  # consecutive failed loads of the frames at the head
+        self._alone = False  # after MAX_ATTEMPTS failures: a frame a load, to find the bad one
         self.frames_put = 0
         self.frames_loaded = 0
         self.backlog = 0  # messages acknowledged, not yet landed
         self.loads = 0
         self.messages = 0  # messages landed (new to the store)
         self.folds = 0
+        self.set_aside = 0  # frames the database refused for good, kept in journal/set-aside
         self.last_error: str | None = None
 
     def start(self) -> None:
@@ -163,7 +170,7 @@ class Loader:
         """Land now what was put so far (without the usual pause); False on timeout."""
         with self._cond:
             target = self.frames_put
-            self._hurry = True
+            self._hurry_until = max(self._hurry_until, target)
             self._cond.notify()
             return (
                 self._cond.wait_for(
@@ -171,6 +178,9 @@ class Loader:
                 )
                 and self.frames_loaded >= target
             )
+
+    def _hurried(self) -> bool:
+        return self.frames_loaded < self._hurry_until
 
     @property
     def idle(self) -> bool:
@@ -190,7 +200,7 @@ class Loader:
                 self._cond.notify_all()
 
     def _run(self) -> None:
-        last = float("-inf")
+        last = time.monotonic()  # the first load waits its pause too (unless hurried)
         while True:
             with self._cond:
                 if not self._cond.wait_for(
@@ -202,20 +212,23 @@ class Loader:
                     if not self._pending:
                         return  # stopping, and everything is landed
                     pause = self.every - (time.monotonic() - last)
-                    if pause > 0 and not (self._hurry or self._stopping):
-                        self._cond.wait_for(lambda: self._hurry or self._stopping, pause)
-                    self._hurry = False
+                    if pause > 0 and not (self._hurried() or self._stopping):
+                        self._cond.wait_for(lambda: self._hurried() or self._stopping, pause)
                     batch: list[tuple[Position, Frame]] = []
                     size = 0
-                    while self._pending and (not batch or size < MAX_LOAD_MESSAGES):
+                    while self._pending and (
+                        not batch or (size < MAX_LOAD_MESSAGES and not self._alone)
+                    ):
                         batch.append(self._pending.popleft())
                         size += batch[-1][1].messages.num_rows
             if idle:
                 self._vacuum_if_due()
                 continue
             last = time.monotonic()
-            if not self._load(batch, size) and self._stopping:
-                return  # still in the journal: the next open of the workspace lands it
+            if not self._load(batch, size):
+                if self._stopping:
+                    return  # still in the journal: the next open of the workspace lands it
+                last = float("-inf")  # _load paused already: retry without the load pause
             try:
                 self._maybe_fold()
             except Exception:  # the loader must live on: a failed checkpoint is retried later
@@ -227,11 +240,52 @@ class Loader:
         except Exception as exc:  # durable in the journal: put back, retry after a pause
             log.exception("loading %d journal frames failed", len(batch))
             self.last_error = f"{type(exc).__name__}: {exc}"
+            self._failures += 1
+            if self._failures >= MAX_ATTEMPTS:
+                if self._alone and self._set_aside(batch):
+                    self._alone = False
+                    return self._landed(batch, size, {})
+                self._alone, self._failures = True, 0
             with self._cond:
                 self._pending.extendleft(reversed(batch))
                 self._cond.wait_for(lambda: self._stopping, RETRY_SECONDS)
             return False
+        return self._landed(batch, size, stored)
+
+    def _set_aside(self, batch: list[tuple[Position, Frame]]) -> bool:
+        """One frame the database has refused again and again, alone: keep it in
+        `journal/set-aside/` and move the position past it, so that one bad frame does not
+        stop collection (the answer to its request was a 200 — it is kept, not dropped).
+        If even the position cannot be written, the database itself is failing: False, and
+        the frame is retried like any other."""
+        [(position, frame)] = batch
+        folder = self._journal.directory / SET_ASIDE_DIR
+        try:
+            folder.mkdir(exist_ok=True)
+            path = folder / f"{position.segment:012d}-{position.offset:012d}.frame"
+            path.write_bytes(frame.encode())
+            with self._engine.transaction():
+                write_position(self._engine, position)
+        except Exception:
+            log.exception("setting a journal frame aside failed")
+            return False
+        log.error(
+            "journal frame ending at %s set aside in %s after %d failed loads: %s",
+            position,
+            path,
+            self._failures,
+            self.last_error,
+        )
+        self.set_aside += 1
+        return True
+
+    def _landed(
+        self, batch: list[tuple[Position, Frame]], size: int, stored: dict[str, set[str]]
+    ) -> bool:
+        self._failures = 0
         self.last_error = None
+        if not self._pending:
+            self._alone = False
         try:
             self._journal.release(batch[-1][0])
         except OSError:  # landed all the same; the next load deletes the segment again

@@ -109,6 +109,7 @@ def create_app(
                 "messages_loaded": runtime.committer.loader.messages,
                 "load_backlog": runtime.committer.loader.backlog,
                 "load_error": runtime.committer.loader.last_error,
+                "frames_set_aside": runtime.committer.loader.set_aside,
                 "keys_age_s": round(runtime.keys.age, 1),
                 "checkpoints": runtime.committer.loader.folds,
                 "resolver": status.__dict__,
