@@ -180,11 +180,15 @@ def _level_counts(engine: Engine, comparisons: list[Comparison], sql: str) -> li
 def estimate_u(
     engine: Engine, comparisons: list[Comparison], settings: MatchingSettings
 ) -> dict[str, list[float]]:
-    """u: how often each level occurs between two random records (almost all non-matches)."""
+    """u: how often each level occurs between two random records (almost all non-matches).
+
+    The records are drawn by a hash of their rid rather than by DuckDB's reservoir sample,
+    whose draw depends on the order parallel threads deliver rows: the same data must give
+    the same model, or a pair near the threshold links in one run and not in the next."""
     n = max(2, int(math.sqrt(2 * settings.u_sample_pairs)))
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE _sample AS SELECT * FROM match_records "
-        f"USING SAMPLE reservoir({n} ROWS) REPEATABLE (7)"
+        f"ORDER BY hash(rid + 7), rid LIMIT {n}"
     )
     rows = _level_counts(
         engine,
