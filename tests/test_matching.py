@@ -12,7 +12,12 @@ from onefold.config.settings import ComparisonSpec, MatchingSettings
 from onefold.engine import DuckDBEngine
 from onefold.identity.clustering import cluster_components
 from onefold.identity.comparisons import build_comparisons
-from onefold.identity.matching import blocking_key_sql, estimate_u, expectation_maximisation
+from onefold.identity.matching import (
+    blocked_comparisons,
+    blocking_key_sql,
+    estimate_u,
+    expectation_maximisation,
+)
 from shared_sources import PEOPLE_CRM, PEOPLE_MATCHING, people_rows
 
 
@@ -102,6 +107,61 @@ def test_clustering_refuses_conflicts_and_incoherent_chains() -> None:
     assert members["k1"] == members["k2"]
     # the evidence of the one accepted merge is kept for `explain`
     assert engine.fetchall("SELECT rid_l, rid_r FROM match_links") == [(1, 2)]
+
+
+def test_em_leaves_out_what_a_blocking_rule_forced_to_agree() -> None:
+    """Rule 0 blocks on `a`, rule 1 on `b`: every candidate of a rule agrees on its field,
+    matches and strangers alike. u comes from random pairs (agreement rare), so an EM that
+    reads that forced agreement as evidence calls every candidate a match and learns m from
+    all of them; leaving each rule's own field out recovers the true m and match rates."""
+    comps = build_comparisons(tuple(ComparisonSpec(field=f, method="exact") for f in "abc"))
+    u = {"a": [0.0, 0.001, 0.999], "b": [0.0, 0.001, 0.999], "c": [0.0, 0.01, 0.99]}
+    true_m = {"a": 0.9, "b": 0.95, "c": 0.8}
+    rng = random.Random(11)
+    counts: dict[tuple[int, ...], int] = {}
+    for rule, blocked_field, rate in ((0, "a", 0.3), (1, "b", 0.6)):
+        for _ in range(20_000):
+            match = rng.random() < rate
+            levels = tuple(
+                1 if f == blocked_field or rng.random() < (true_m[f] if match else u[f][1]) else 2
+                for f in "abc"
+            )
+            key = (*levels, 1 << rule)
+            counts[key] = counts.get(key, 0) + 1
+    patterns = [(*k, v) for k, v in counts.items()]
+    blocked = [frozenset({0}), frozenset({1})]
+    model = expectation_maximisation(patterns, comps, u, max_iterations=200, blocked=blocked)
+    for f in "abc":
+        assert model.m[f][1] == pytest.approx(true_m[f], abs=0.03)
+    assert model.rule_priors == [pytest.approx(0.3, abs=0.03), pytest.approx(0.6, abs=0.03)]
+    # expected matches over all candidates: 0.3 of the first 20,000 and 0.6 of the second
+    assert model.prior == pytest.approx(0.45, abs=0.03)
+    # the same pairs learned as one pool: forced agreement makes (nearly) everything a match
+    pooled = [(*k[:3], v) for k, v in counts.items()]
+    naive = expectation_maximisation(pooled, comps, u, max_iterations=200)
+    assert naive.prior > 0.9
+    assert naive.m["b"][1] < 0.8
+
+
+def test_blocked_comparisons_follow_the_rules() -> None:
+    comps = build_comparisons(
+        (
+            ComparisonSpec(field="person_name", method="name"),
+            ComparisonSpec(field="birth_date", method="date"),
+            ComparisonSpec(field="phone", method="phone"),
+        )
+    )
+    rules = (("person_name", "birth_date[:4]"), ("last_name", "phone[-4:]"), ("email",))
+    assert blocked_comparisons(comps, rules) == [
+        frozenset({0, 1}),
+        frozenset({0, 2}),  # a name part blocks the person-name comparison
+        frozenset(),
+    ]
+    # a comparison every rule blocks on is learned from all pairs rather than never
+    assert blocked_comparisons(comps, (("person_name",), ("person_name", "phone"))) == [
+        frozenset(),
+        frozenset({2}),
+    ]
 
 
 def _singleton_components(engine: DuckDBEngine, rids: list[int], pairs: str) -> None:
