@@ -109,6 +109,27 @@ def test_clustering_refuses_conflicts_and_incoherent_chains() -> None:
     assert engine.fetchall("SELECT rid_l, rid_r FROM match_links") == [(1, 2)]
 
 
+def test_close_emails_are_typos_not_the_same_name() -> None:
+    """Two strangers named Barbara Smith have name-built addresses a Jaro–Winkler band calls
+    close; only a typo or two is the same address mistyped."""
+    [email] = build_comparisons((ComparisonSpec(field="email", method="email"),))
+    engine = DuckDBEngine(":memory:")
+    cases = [
+        ("ann.lee@mail.com", "ann.lee@mail.com", "exact"),
+        ("ann.lee@mail.com", "ann.lee@work.com", "same local part"),
+        ("ann.lee@mail.com", "ann.lea@mail.con", "one or two typos"),
+        ("barbara.smith2363455@gmail.com", "barbara.smith4605863@gmail.com", "different"),
+        ("ann.lee@mail.com", None, "missing"),
+    ]
+    for left, right, label in cases:
+        [(level,)] = engine.fetchall(
+            f"SELECT {email.gamma_sql()} FROM (SELECT ?::VARCHAR AS email_key) l, "
+            "(SELECT ?::VARCHAR AS email_key) r",
+            [left, right],
+        )
+        assert email.labels()[level] == label, (left, right)
+
+
 def test_em_leaves_out_what_a_blocking_rule_forced_to_agree() -> None:
     """Rule 0 blocks on `a`, rule 1 on `b`: every candidate of a rule agrees on its field,
     matches and strangers alike. u comes from random pairs (agreement rare), so an EM that
