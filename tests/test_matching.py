@@ -16,6 +16,7 @@ from onefold.identity.matching import (
     blocked_comparisons,
     blocking_key_sql,
     estimate_u,
+    exact_agreement,
     expectation_maximisation,
 )
 from shared_sources import PEOPLE_CRM, PEOPLE_MATCHING, people_rows
@@ -107,6 +108,24 @@ def test_clustering_refuses_conflicts_and_incoherent_chains() -> None:
     assert members["k1"] == members["k2"]
     # the evidence of the one accepted merge is kept for `explain`
     assert engine.fetchall("SELECT rid_l, rid_r FROM match_links") == [(1, 2)]
+
+
+def test_u_of_exact_agreement_is_counted_over_all_pairs() -> None:
+    """Five records hold a city: three Boston, two Austin, one none. Of the ten pairs of
+    holders, 3 + 1 agree; across the two sources (a: Boston, Boston, Austin; b: Boston,
+    Austin) 2 + 1 of the six cross pairs do. A value nobody shares still counts half a pair."""
+    engine = DuckDBEngine(":memory:")
+    engine.execute(
+        "CREATE TABLE match_records AS SELECT * FROM (VALUES "
+        "(1, 'a', 'boston'), (2, 'a', 'boston'), (3, 'a', 'austin'), (4, 'b', 'boston'), "
+        "(5, 'b', 'austin'), (6, 'b', NULL)) t(rid, src, city_key)"
+    )
+    assert exact_agreement(engine, "city", link_only=False) == pytest.approx(4 / 10)
+    assert exact_agreement(engine, "city", link_only=True) == pytest.approx(3 / 6)
+    engine.execute("UPDATE match_records SET city_key = 'c' || rid")
+    assert exact_agreement(engine, "city", link_only=False) == pytest.approx(0.5 / 15)
+    engine.execute("DELETE FROM match_records WHERE src = 'b'")
+    assert exact_agreement(engine, "city", link_only=True) is None
 
 
 def test_close_emails_are_typos_not_the_same_name() -> None:

@@ -213,7 +213,40 @@ def estimate_u(
             (counts[level] + 0.5) / (present + 0.5 * (c.n_levels - 1))
             for level in range(1, c.n_levels)
         ]
+        exact = exact_agreement(engine, c.field, settings.link_only)
+        if exact is not None:
+            # level 1 (exact) counted over every pair instead of the sample's ~1,000 agreeing
+            # ones; the other levels keep their sampled shares of the rest
+            rest = sum(u[c.field][2:])
+            u[c.field] = [0.0, exact] + [x * (1 - exact) / rest for x in u[c.field][2:]]
     return u
+
+
+def exact_agreement(engine: Engine, field: str, link_only: bool) -> float | None:
+    """P(two random records that both hold `field` agree on it exactly), counted over all
+    pairs from the values' frequencies — Σ c(c−1)/2 over n(n−1)/2, or across sources only for
+    `link_only` — rather than sampled. None when fewer than two records hold it (or, for
+    `link_only`, one source only); a value shared by nobody counts as half an agreement."""
+    key = f"{field}_key"
+    row = engine.fetchall(
+        f"""
+        WITH v AS (
+            SELECT {key} AS k, src, count(*)::DOUBLE AS c FROM match_records
+            WHERE {key} IS NOT NULL GROUP BY ALL
+        ), per_value AS (SELECT sum(c) AS c, sum(c * c) AS within FROM v GROUP BY k),
+        per_source AS (SELECT sum(c) AS n FROM v GROUP BY src)
+        SELECT (SELECT sum(c) FROM per_value), (SELECT sum(c * (c - 1)) FROM per_value),
+               (SELECT sum(c * c - within) FROM per_value),
+               (SELECT sum(n * n) FROM per_source)
+    """,
+        step="matching: u exact",
+    )[0]
+    n, same_all, same_cross, squares = (float(x or 0) for x in row)
+    pairs = (n * n - squares) / 2 if link_only else n * (n - 1) / 2
+    if pairs <= 0:
+        return None
+    agree = same_cross / 2 if link_only else same_all / 2
+    return max(agree, 0.5) / pairs
 
 
 def _initial_m(c: Comparison) -> list[float]:
