@@ -92,6 +92,55 @@ def test_recycled_phone_seen_with_two_loyalty_cards_links_neither(workspace, add
     assert links[("pos", "r1")] != links[("pos", "r2")]
 
 
+CALLS = """\
+name: calls
+path: data/calls.csv
+format: csv
+channel: offline
+phone_region: US
+record_key: call
+identifiers: {phone: phone}
+traits: {full_name: caller}
+"""
+
+
+def test_callers_on_a_shared_landline_stay_apart(workspace, add_source):
+    """Li Jia and Li Ming calling from one home number make it a hub by name evidence; the
+    calls hold nothing but that number, yet they must not then share a profile of the
+    number: each caller's calls form one profile (their name in any token order), and a call
+    that names nobody stays in the shared value's profile."""
+    add_source(
+        "calls",
+        CALLS,
+        "calls.csv",
+        "call,phone,caller\n"
+        "c1,(415) 555-0199,Li Jia\n"
+        "c2,+1 415 555 0199,Jia Li\n"
+        "c3,415-555-0199,Li Ming\n"
+        "c4,4155550199,\n"
+        "c5,4155550199,\n",
+    )
+    workspace.load()
+    workspace.resolve()
+    links = profile_of(workspace)
+    [hub] = workspace.query("SELECT value, shared_with_type FROM hub_values")
+    assert hub == {"value": "+14155550199", "shared_with_type": "name"}
+    jia, ming, nobody = links[("calls", "c1")], links[("calls", "c3")], links[("calls", "c4")]
+    assert links[("calls", "c2")] == jia
+    assert links[("calls", "c5")] == nobody
+    assert len({jia, ming, nobody}) == 3
+    # each stays put on a re-run: ids come from the records, not from the shared number
+    workspace.resolve()
+    assert profile_of(workspace) == links
+    # a later call by Li Ming, resolved incrementally, finds his profile through the number
+    calls = workspace.root / "data" / "calls.csv"
+    calls.write_text(calls.read_text() + "c6,415 555 0199,Ming Li\n")
+    workspace.load()
+    result = workspace.resolve(incremental=True)
+    assert result.mode == "incremental"
+    assert profile_of(workspace) == {**links, ("calls", "c6"): ming}
+
+
 def test_junk_values_never_link(workspace, add_source):
     add_source(
         "shop",

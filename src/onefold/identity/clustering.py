@@ -8,9 +8,15 @@ only when
   loyalty cards) into one profile, and
 - the two sides are *coherent*: of all the candidate pairs scored between their records, at
   least `min_agreement` are above the threshold, or their mean match probability is — a
-  single strong link between two groups that otherwise disagree is not enough.
-The work is over component pairs that have at least one link above the threshold, a small
-fraction of all records.
+  single strong link between two groups that otherwise disagree is not enough; or
+- the merged profile is a *star*: every scored pair between the two sides that disagrees
+  joins two records that each link above the threshold to one common centre record. That is
+  what duplicates of one original look like — each copy resembles the original, but copies
+  damaged in different fields need not resemble each other — while a chain of strangers
+  (a ~ b ~ c ~ d) has no record that all of its disagreeing ends resemble.
+The work is over component pairs inside the same *piece* — the components connected by links
+above the threshold — a small fraction of all records: merges only ever happen within a piece,
+so pairs scored between two pieces can never enter a coherence test.
 """
 
 from __future__ import annotations
@@ -31,15 +37,26 @@ class ClusterResult:
     merges: int
     refused_conflict: int
     refused_incoherent: int
+    #: merges accepted by the star rule alone (the pair counts would have refused them)
+    stars: int = 0
 
 
 class _Clusters:
-    """Union–find whose roots carry unique identifiers and pair counts to other roots."""
+    """Union–find whose roots carry unique identifiers, member components and pair counts to
+    other roots; records keep their scored pairs for the star test."""
 
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
         self.unique: dict[str, dict[str, str]] = {}
         self.adj: dict[str, dict[str, list[float]]] = {}
+        self.members: dict[str, list[str]] = {}
+        #: component → its records that have scored pairs to other components
+        self.records: dict[str, list[int]] = {}
+        self.comp_of: dict[int, str] = {}
+        #: record → (other record, match probability) for every scored cross-component pair
+        self.pairs: dict[int, list[tuple[int, float]]] = {}
+        #: record → the records it links to above the threshold (in other components)
+        self.strong: dict[int, set[int]] = {}
 
     def find(self, x: str) -> str:
         root = x
@@ -53,6 +70,35 @@ class _Clusters:
         ua, ub = self.unique.get(a, {}), self.unique.get(b, {})
         return any(t in ub and ub[t] != v for t, v in ua.items())
 
+    def add_pair(self, rid_l: int, rid_r: int, comp_l: str, comp_r: str, prob: float) -> None:
+        for rid, comp in ((rid_l, comp_l), (rid_r, comp_r)):
+            if rid not in self.comp_of:
+                self.comp_of[rid] = comp
+                self.records.setdefault(comp, []).append(rid)
+                self.members.setdefault(comp, [comp])
+        self.pairs.setdefault(rid_l, []).append((rid_r, prob))
+        self.pairs.setdefault(rid_r, []).append((rid_l, prob))
+
+    def star(self, a: str, b: str, threshold: float) -> bool:
+        """Whether every disagreeing pair scored between roots `a` and `b` joins two leaves
+        of one centre: a record of either side that links above the threshold to both ends
+        of every such pair (so to all of them)."""
+        if len(self.members[a]) > len(self.members[b]):
+            a, b = b, a
+        ends: set[int] = set()
+        for comp in self.members[a]:
+            for rid in self.records.get(comp, ()):
+                for other, prob in self.pairs.get(rid, ()):
+                    if prob < threshold and self.find(self.comp_of[other]) == b:
+                        ends.update((rid, other))
+        centres: set[int] | None = None
+        for rid in ends:
+            linked = self.strong.get(rid, set())
+            centres = set(linked) if centres is None else centres & linked
+            if not centres:
+                return False
+        return centres is None or any(self.find(self.comp_of[c]) in (a, b) for c in centres)
+
     def union(self, a: str, b: str) -> None:
         if len(self.adj.get(a, {})) < len(self.adj.get(b, {})):
             a, b = b, a
@@ -60,6 +106,7 @@ class _Clusters:
         merged = self.unique.setdefault(a, {})
         for t, v in self.unique.pop(b, {}).items():
             merged.setdefault(t, v)
+        self.members.setdefault(a, [a]).extend(self.members.pop(b, [b]))
         adj_a = self.adj.setdefault(a, {})
         for other, counts in self.adj.pop(b, {}).items():
             if other == a:
@@ -73,6 +120,24 @@ class _Clusters:
         adj_a.pop(b, None)
 
 
+def _pieces(strong_pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Component → a label of its piece: the components connected by links above the
+    threshold (union–find over the strong component pairs)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in strong_pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+    return {c: find(c) for c in parent}
+
+
 def cluster_components(
     engine: Engine,
     threshold: float,
@@ -82,51 +147,77 @@ def cluster_components(
 ) -> ClusterResult:
     """Merge `_record_comp` components along `match_pairs`; rewrites comp labels in place."""
     engine.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE _comp_edges AS
-        WITH e AS (
-            SELECT least(a.comp, b.comp) AS ca, greatest(a.comp, b.comp) AS cb,
-                   p.match_probability AS prob
-            FROM match_pairs p JOIN _record_comp a ON a.rid = p.rid_l
-            JOIN _record_comp b ON b.rid = p.rid_r
-            WHERE a.comp <> b.comp
-        ), g AS (
-            SELECT ca, cb, max(prob) AS best, count(*) FILTER (WHERE prob >= {threshold!r})
-                   AS above, count(*) AS scored, sum(prob) AS prob_sum
-            FROM e GROUP BY ALL
-        ), active AS (
-            SELECT ca AS comp FROM g WHERE above > 0 UNION SELECT cb FROM g WHERE above > 0
-        )
-        SELECT * FROM g WHERE ca IN (SELECT comp FROM active) AND cb IN (SELECT comp FROM active)
+        SELECT p.rid_l, p.rid_r, a.comp AS comp_l, b.comp AS comp_r, p.match_probability AS prob
+        FROM match_pairs p JOIN _record_comp a ON a.rid = p.rid_l
+        JOIN _record_comp b ON b.rid = p.rid_r
+        WHERE a.comp <> b.comp
     """,
         step="clustering: component links",
     )
-    edges = engine.fetch_arrow(
-        "SELECT ca, cb, best, above, scored, prob_sum FROM _comp_edges"
-    ).to_pylist()
-    uniq_in = "(" + ", ".join(f"'{t}'" for t in unique_types) + ")" if unique_types else "(NULL)"
-    uniques = engine.fetchall(
-        f"""
-        SELECT DISTINCT c.comp, n.id_type, n.value
-        FROM _record_comp c JOIN record_nodes rn USING (rid)
-        JOIN identity_nodes n USING (node_id)
-        WHERE n.id_type IN {uniq_in} AND NOT n.is_hub
-          AND c.comp IN (SELECT ca FROM _comp_edges UNION SELECT cb FROM _comp_edges)
-    """
+    strong_pairs = [
+        (str(a), str(b))
+        for a, b in engine.fetchall(
+            "SELECT DISTINCT least(comp_l, comp_r), greatest(comp_l, comp_r) FROM _comp_edges "
+            "WHERE prob >= ?",
+            [threshold],
+        )
+    ]
+    piece = _pieces(strong_pairs)
+    engine.register(
+        "_piece_of",
+        pa.table(
+            {"comp": pa.array(list(piece), pa.string()), "piece": pa.array(list(piece.values()))}
+        ),
     )
+    try:
+        edges = engine.fetch_arrow(
+            """
+            SELECT e.rid_l, e.rid_r, e.comp_l, e.comp_r, e.prob
+            FROM _comp_edges e JOIN _piece_of a ON a.comp = e.comp_l
+            JOIN _piece_of b ON b.comp = e.comp_r
+            WHERE a.piece = b.piece
+        """
+        )
+    finally:
+        engine.unregister("_piece_of")
+    uniq_in = "(" + ", ".join(f"'{t}'" for t in unique_types) + ")" if unique_types else "(NULL)"
     cl = _Clusters()
-    for comp, id_type, value in uniques:
-        cl.unique.setdefault(comp, {}).setdefault(id_type, value)
-    for e in edges:
-        counts = [float(e["above"]), float(e["scored"]), float(e["prob_sum"])]
-        cl.adj.setdefault(e["ca"], {})[e["cb"]] = counts
-        cl.adj.setdefault(e["cb"], {})[e["ca"]] = counts
-    merges = conflicts = incoherent = 0
+    best: dict[tuple[str, str], float] = {}
+    columns = [edges.column(i).to_pylist() for i in range(5)]
+    for rid_l, rid_r, comp_l, comp_r, prob in zip(*columns, strict=True):
+        cl.add_pair(rid_l, rid_r, comp_l, comp_r, prob)
+        ca, cb = (comp_l, comp_r) if comp_l < comp_r else (comp_r, comp_l)
+        counts = cl.adj.setdefault(ca, {}).get(cb)
+        if counts is None:
+            counts = [0.0, 0.0, 0.0]
+            cl.adj[ca][cb] = counts
+            cl.adj.setdefault(cb, {})[ca] = counts
+        counts[1] += 1
+        counts[2] += prob
+        if prob >= threshold:
+            counts[0] += 1
+            cl.strong.setdefault(rid_l, set()).add(rid_r)
+            cl.strong.setdefault(rid_r, set()).add(rid_l)
+            if prob > best.get((ca, cb), -1.0):
+                best[(ca, cb)] = prob
+    if piece:
+        for comp, id_type, value in engine.fetchall(
+            f"""
+            SELECT DISTINCT c.comp, n.id_type, n.value
+            FROM _record_comp c JOIN record_nodes rn USING (rid)
+            JOIN identity_nodes n USING (node_id)
+            WHERE n.id_type IN {uniq_in} AND NOT n.is_hub
+              AND c.comp IN (SELECT comp_l FROM _comp_edges UNION SELECT comp_r FROM _comp_edges)
+        """
+        ):
+            if comp in piece:
+                cl.unique.setdefault(comp, {}).setdefault(id_type, value)
+    merges = conflicts = incoherent = stars = 0
     accepted: list[tuple[str, str, float]] = []
-    for e in sorted(
-        (e for e in edges if e["above"] > 0), key=lambda e: (-e["best"], e["ca"], e["cb"])
-    ):
-        ra, rb = cl.find(e["ca"]), cl.find(e["cb"])
+    for (ca, cb), prob in sorted(best.items(), key=lambda e: (-e[1], e[0])):
+        ra, rb = cl.find(ca), cl.find(cb)
         if ra == rb:
             continue
         if cl.conflict(ra, rb) or any({cl.find(x), cl.find(y)} == {ra, rb} for x, y in cannot_link):
@@ -134,15 +225,17 @@ def cluster_components(
             continue
         above, scored, prob_sum = cl.adj.get(ra, {}).get(rb, [0.0, 1.0, 0.0])
         if above < min_agreement * scored and prob_sum < min_agreement * scored:
-            incoherent += 1
-            continue
+            if not cl.star(ra, rb, threshold):
+                incoherent += 1
+                continue
+            stars += 1
         cl.union(ra, rb)
-        accepted.append((e["ca"], e["cb"], e["best"]))
+        accepted.append((ca, cb, prob))
         merges += 1
     mapping = {c: cl.find(c) for c in list(cl.parent)}
     _keep_evidence(engine, accepted)
     relabel_components(engine, mapping)
-    return ClusterResult(len(edges), merges, conflicts, incoherent)
+    return ClusterResult(len(best), merges, conflicts, incoherent, stars)
 
 
 def _keep_evidence(engine: Engine, accepted: list[tuple[str, str, float]]) -> None:

@@ -49,6 +49,28 @@ def hub_rule_sql(settings: IdentitySettings) -> str:
     return "CASE " + " ".join(whens) + " END" if whens else "NULL"
 
 
+#: Each named record's name (full name, else first + last: see `person_name_sql`) as its
+#: matching key, tokens sorted so that `Wei Zhang` is `Zhang Wei`.
+RECORD_NAMES = f"""
+    CREATE OR REPLACE TEMP TABLE _rec_name AS
+    SELECT rid, array_to_string(list_sort(string_split(nm, ' ')), ' ') AS nk FROM (
+        SELECT rid, {
+    person_name_sql(
+        *(
+            f"any_value(key) FILTER (WHERE name = '{n}')"
+            for n in ("full_name", "first_name", "last_name")
+        )
+    )
+} AS nm
+        FROM record_values
+        WHERE role = 'trait' AND name IN ('full_name', 'first_name', 'last_name')
+          AND status IN ('valid', 'suspicious') AND key IS NOT NULL
+          AND rid IN (SELECT rid FROM _rn)
+        GROUP BY rid)
+    WHERE nm IS NOT NULL AND nm <> ''
+"""
+
+
 def name_conflict_sql(unique_types: tuple[str, ...], similarity: float) -> str:
     """Hubs by name evidence: a value whose records name two different people.
 
@@ -192,12 +214,14 @@ def build_graph(
     """,
         step="identity: hubs",
     )
+    named = settings.name_conflict_similarity is not None
     if settings.name_conflict_similarity is not None:
         register_aliases(engine)
         engine.execute(
             name_conflict_sql(settings.unique_types, settings.name_conflict_similarity),
             step="identity: name conflicts",
         )
+        engine.execute(RECORD_NAMES, step="identity: record names")
     if preset_hubs:
         engine.execute(
             f"""
@@ -210,17 +234,17 @@ def build_graph(
             step="identity: known hubs",
         )
     report("hubs", 1, 1)
-    iterations = components(engine, report)
+    iterations = components(engine, report, named)
     if cannot_links:
         cut = cut_cannot_links(engine, cannot_links, settings.rank)
         if cut:
-            iterations += components(engine, report)
+            iterations += components(engine, report, named)
     capped = enforce_profile_limits(engine, settings)
     stats = engine.fetchall("""
         SELECT (SELECT count(*) FROM identity_nodes WHERE links), (SELECT count(*) FROM hub_values),
                (SELECT count(*) FROM _edges), (SELECT count(DISTINCT comp) FROM _record_comp)
     """)[0]
-    for t in ("_rn", "_rn_link", "_edges", "_labels"):
+    for t in ("_rn", "_rn_link", "_edges", "_labels", "_rec_name"):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     return GraphResult(
         int(stats[0]),
@@ -233,8 +257,17 @@ def build_graph(
     )
 
 
-def components(engine: Engine, report: Callable[[str, int, int], None]) -> int:
-    """Hubs out, then connected components → `_record_comp` and `_members`."""
+def components(engine: Engine, report: Callable[[str, int, int], None], named: bool = False) -> int:
+    """Hubs out, then connected components → `_record_comp` and `_members`.
+
+    A record whose only identifiers are hubs joins no person through them; it forms a
+    profile of the shared value with the other such records (`h<node>`), except that with
+    `named` (the table `_rec_name`) a record that carries a name joins only those of the
+    same name (`h<node>~<name>`): the landline whose callers Li Jia and Li Ming made it a hub
+    by name evidence must not then hold both callers in one profile. Such a profile's members
+    are the shared value (so an incremental run that meets the value finds every profile
+    holding it) and its records (so each keeps its id from run to run).
+    """
     step = "identity"
     engine.execute(
         """
@@ -277,10 +310,13 @@ def components(engine: Engine, report: Callable[[str, int, int], None]) -> int:
         ), hubs_only AS (
             SELECT rid, min(node_id) AS hub FROM _rn GROUP BY rid
         )
-        SELECT r.rid, coalesce('n' || linked.label, 'h' || hubs_only.hub, 'r' || r.rid) AS comp,
+        SELECT r.rid,
+               coalesce('n' || linked.label, 'h' || hubs_only.hub || coalesce('~' || nm.nk, ''),
+                        'r' || r.rid) AS comp,
                r.source, r.record_key
         FROM records r LEFT JOIN linked USING (rid) LEFT JOIN hubs_only USING (rid)
-    """,
+        LEFT JOIN {names} nm USING (rid)
+    """.format(names="_rec_name" if named else "(SELECT NULL::BIGINT AS rid, NULL AS nk)"),
         step="identity: assign records",
     )
     engine.execute(
@@ -290,10 +326,11 @@ def components(engine: Engine, report: Callable[[str, int, int], None]) -> int:
         FROM _labels l JOIN identity_nodes n USING (node_id)
         UNION ALL
         SELECT DISTINCT c.comp, n.node_key FROM _record_comp c
-        JOIN identity_nodes n ON c.comp = 'h' || n.node_id
+        JOIN identity_nodes n ON split_part(c.comp, '~', 1) = 'h' || n.node_id
+        WHERE c.comp LIKE 'h%'
         UNION ALL
         SELECT comp, 'record:' || source || '/' || record_key FROM _record_comp
-        WHERE comp LIKE 'r%'
+        WHERE comp LIKE 'r%' OR comp LIKE 'h%~%'
     """,
         step="identity: members",
     )

@@ -42,6 +42,8 @@ class Model:
     #: P(match) for two records drawn at random: the prior used to score. EM's `prior` is the
     #: match rate *among candidate pairs*, which blocking pushes towards 1 on good blocks.
     global_prior: float | None = None
+    #: EM's match rate among each blocking rule's candidates (one entry without rules)
+    rule_priors: list[float] = field(default_factory=list)
 
     def weight(self, name: str, level: int) -> float:
         if level == 0:
@@ -141,9 +143,13 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
 
 
 def candidate_pairs(engine: Engine, settings: MatchingSettings) -> int:
-    """Union of the blocking rules' pairs; a block larger than max_block_size is skipped."""
+    """Union of the blocking rules' pairs; a block larger than max_block_size is skipped.
+
+    Each pair keeps `rules`, a bit mask of the rules that produced it (bit i: rule i), so
+    that EM can learn from each rule's pairs without the fields that rule forced to agree.
+    """
     parts = []
-    for rule in settings.blocking:
+    for i, rule in enumerate(settings.blocking):
         exprs = [blocking_key_sql(k)[1] for k in rule]
         not_null = " AND ".join(f"({e}) IS NOT NULL AND ({e}) <> ''" for e in exprs)
         bk = "concat_ws(chr(31), " + ", ".join(exprs) + ")"
@@ -153,13 +159,12 @@ def candidate_pairs(engine: Engine, settings: MatchingSettings) -> int:
         )
         cross = " AND a.src <> b.src" if settings.link_only else ""
         parts.append(
-            f"SELECT a.rid AS rid_l, b.rid AS rid_r FROM {block} a JOIN {block} b "
-            f"ON a.bk = b.bk AND a.rid < b.rid{cross}"
+            f"SELECT a.rid AS rid_l, b.rid AS rid_r, {1 << i}::BIGINT AS rule_bit "
+            f"FROM {block} a JOIN {block} b ON a.bk = b.bk AND a.rid < b.rid{cross}"
         )
     engine.execute(
-        "CREATE OR REPLACE TEMP TABLE _pairs AS SELECT DISTINCT rid_l, rid_r FROM ("
-        + " UNION ALL ".join(parts)
-        + ")",
+        "CREATE OR REPLACE TEMP TABLE _pairs AS SELECT rid_l, rid_r, bit_or(rule_bit) AS rules "
+        "FROM (" + " UNION ALL ".join(parts) + ") GROUP BY rid_l, rid_r",
         step="matching: blocking",
     )
     return int(engine.fetchone("SELECT count(*) FROM _pairs"))
@@ -180,11 +185,15 @@ def _level_counts(engine: Engine, comparisons: list[Comparison], sql: str) -> li
 def estimate_u(
     engine: Engine, comparisons: list[Comparison], settings: MatchingSettings
 ) -> dict[str, list[float]]:
-    """u: how often each level occurs between two random records (almost all non-matches)."""
+    """u: how often each level occurs between two random records (almost all non-matches).
+
+    The records are drawn by a hash of their rid rather than by DuckDB's reservoir sample,
+    whose draw depends on the order parallel threads deliver rows: the same data must give
+    the same model, or a pair near the threshold links in one run and not in the next."""
     n = max(2, int(math.sqrt(2 * settings.u_sample_pairs)))
     engine.execute(
         f"CREATE OR REPLACE TEMP TABLE _sample AS SELECT * FROM match_records "
-        f"USING SAMPLE reservoir({n} ROWS) REPEATABLE (7)"
+        f"ORDER BY hash(rid + 7), rid LIMIT {n}"
     )
     rows = _level_counts(
         engine,
@@ -204,7 +213,40 @@ def estimate_u(
             (counts[level] + 0.5) / (present + 0.5 * (c.n_levels - 1))
             for level in range(1, c.n_levels)
         ]
+        exact = exact_agreement(engine, c.field, settings.link_only)
+        if exact is not None:
+            # level 1 (exact) counted over every pair instead of the sample's ~1,000 agreeing
+            # ones; the other levels keep their sampled shares of the rest
+            rest = sum(u[c.field][2:])
+            u[c.field] = [0.0, exact] + [x * (1 - exact) / rest for x in u[c.field][2:]]
     return u
+
+
+def exact_agreement(engine: Engine, field: str, link_only: bool) -> float | None:
+    """P(two random records that both hold `field` agree on it exactly), counted over all
+    pairs from the values' frequencies — Σ c(c−1)/2 over n(n−1)/2, or across sources only for
+    `link_only` — rather than sampled. None when fewer than two records hold it (or, for
+    `link_only`, one source only); a value shared by nobody counts as half an agreement."""
+    key = f"{field}_key"
+    row = engine.fetchall(
+        f"""
+        WITH v AS (
+            SELECT {key} AS k, src, count(*)::DOUBLE AS c FROM match_records
+            WHERE {key} IS NOT NULL GROUP BY ALL
+        ), per_value AS (SELECT sum(c) AS c, sum(c * c) AS within FROM v GROUP BY k),
+        per_source AS (SELECT sum(c) AS n FROM v GROUP BY src)
+        SELECT (SELECT sum(c) FROM per_value), (SELECT sum(c * (c - 1)) FROM per_value),
+               (SELECT sum(c * c - within) FROM per_value),
+               (SELECT sum(n * n) FROM per_source)
+    """,
+        step="matching: u exact",
+    )[0]
+    n, same_all, same_cross, squares = (float(x or 0) for x in row)
+    pairs = (n * n - squares) / 2 if link_only else n * (n - 1) / 2
+    if pairs <= 0:
+        return None
+    agree = same_cross / 2 if link_only else same_all / 2
+    return max(agree, 0.5) / pairs
 
 
 def _initial_m(c: Comparison) -> list[float]:
@@ -216,61 +258,142 @@ def _initial_m(c: Comparison) -> list[float]:
     return [0.0] + [w / total for w in weights]
 
 
+def blocked_comparisons(
+    comparisons: list[Comparison], blocking: tuple[tuple[str, ...], ...]
+) -> list[frozenset[int]]:
+    """Per blocking rule, the indices of the comparisons whose field the rule blocks on (a
+    prefix or suffix key counts: `birth_date[:4]` makes every candidate agree on the year).
+
+    Blocking on a name part blocks the person-name comparison too. A comparison that every
+    rule blocks on cannot be learned from any rule's pairs without that bias, so it is left
+    in (learned from all pairs, as before) rather than never learned at all.
+    """
+    out = []
+    for rule in blocking:
+        fields = {blocking_key_sql(k)[0] for k in rule}
+        if fields & set(NAME_PARTS):
+            fields.add(PERSON_NAME)
+        out.append(frozenset(i for i, c in enumerate(comparisons) if c.field in fields))
+    always = frozenset.intersection(*out) if out else frozenset()
+    return [b - always for b in out]
+
+
+def _posterior(log_odds: float) -> float:
+    return 1 / (1 + math.exp(min(700.0, -log_odds)))
+
+
 def expectation_maximisation(
     patterns: list[tuple[int, ...]],
     comparisons: list[Comparison],
     u: dict[str, list[float]],
     max_iterations: int,
     prior: float = 0.1,
+    blocked: list[frozenset[int]] | None = None,
 ) -> Model:
-    """EM over distinct level patterns (each with its count); u stays fixed, as in Splink."""
+    """EM over distinct level patterns (each with its count); u stays fixed, as in Splink.
+
+    Without `blocked`, a pattern is (*levels, count), every comparison counts and there is one
+    match rate. With `blocked` (per blocking rule, the comparisons it blocks on — see
+    `blocked_comparisons`), a pattern is (*levels, rules mask, count) and is learned from once
+    per rule that produced it, as Splink's training sessions per blocking rule are, in one
+    pass: a rule's candidates agree on the fields it blocks on whether they match or not, so
+    those comparisons carry no evidence among them and are left out of that rule's E and M
+    steps. Otherwise EM, with u from *random* pairs, reads the agreement that blocking itself
+    put there as evidence of a match, calls every candidate a match (a rate of 1.0 on the
+    sample data) and learns m from all candidates: "same birth year, another day" came out
+    as strong evidence for a match because every name + year block is full of such pairs.
+    Each rule has its own match rate; m pools the expected counts of all rules.
+    """
+    n_c = len(comparisons)
+    sessions = list(blocked) if blocked else [frozenset()]
+    active = [[i for i in range(n_c) if i not in sessions[b]] for b in range(len(sessions))]
+    rows: list[tuple[tuple[int, ...], list[int], int]] = []
+    totals = [0.0] * len(sessions)
+    for p in patterns:
+        member = [b for b in range(len(sessions)) if p[n_c] >> b & 1] if blocked else [0]
+        rows.append((tuple(p[:n_c]), member, p[-1]))
+        for b in member:
+            totals[b] += p[-1]
     m = {c.field: _initial_m(c) for c in comparisons}
-    total = sum(p[-1] for p in patterns) or 1
-    model = Model(prior, m, u, pairs=total)
+    model = Model(prior, m, u, pairs=sum(p[-1] for p in patterns))
+    priors = [prior] * len(sessions)
     for it in range(1, max_iterations + 1):
-        sums = {c.field: [0.0] * c.n_levels for c in comparisons}
-        matched = 0.0
-        for p in patterns:
-            lm, lu = math.log(model.prior), math.log(1 - model.prior)
-            for i, c in enumerate(comparisons):
-                level = p[i]
-                if level:
-                    lm += math.log(model.m[c.field][level])
-                    lu += math.log(model.u[c.field][level])
-            post = 1 / (1 + math.exp(min(700.0, lu - lm)))
-            weight = post * p[-1]
-            matched += weight
-            for i, c in enumerate(comparisons):
-                sums[c.field][p[i]] += weight
-        new_prior = min(max(matched / total, 1e-9), 1 - 1e-9)
-        change = abs(new_prior - model.prior)
-        for c in comparisons:
-            present = sum(sums[c.field][1:])
+        lr = [
+            [0.0]
+            + [
+                math.log(model.m[c.field][lv]) - math.log(model.u[c.field][lv])
+                for lv in range(1, c.n_levels)
+            ]
+            for c in comparisons
+        ]
+        base = [math.log(pr) - math.log(1 - pr) for pr in priors]
+        sums = [[0.0] * c.n_levels for c in comparisons]
+        matched = [0.0] * len(sessions)
+        for levels, member, count in rows:
+            for b in member:
+                keep = active[b]
+                post = _posterior(base[b] + sum(lr[i][levels[i]] for i in keep))
+                weight = post * count
+                matched[b] += weight
+                for i in keep:
+                    sums[i][levels[i]] += weight
+        new_priors = [
+            min(max(matched[b] / totals[b], 1e-9), 1 - 1e-9) if totals[b] else priors[b]
+            for b in range(len(sessions))
+        ]
+        change = max(abs(a - b) for a, b in zip(new_priors, priors, strict=True))
+        for i, c in enumerate(comparisons):
+            present = sum(sums[i][1:])
             if present > 0:
-                levels = [0.0] + [
-                    max(sums[c.field][lv] / present, 1e-6) for lv in range(1, c.n_levels)
-                ]
+                levels_m = [0.0] + [max(sums[i][lv] / present, 1e-6) for lv in range(1, c.n_levels)]
                 change = max(
-                    change, max(abs(a - b) for a, b in zip(levels, model.m[c.field], strict=True))
+                    change, max(abs(a - b) for a, b in zip(levels_m, model.m[c.field], strict=True))
                 )
-                model.m[c.field] = levels
-        model.prior = new_prior
+                model.m[c.field] = levels_m
+        priors = new_priors
         model.iterations = it
         model.history.append(change)
         if change < 1e-5:
             break
+    model.rule_priors = priors
+    model.prior = (
+        priors[0] if not blocked else _expected_matches(model, rows, active) / max(model.pairs, 1)
+    )
     return model
+
+
+def _expected_matches(
+    model: Model, rows: list[tuple[tuple[int, ...], list[int], int]], active: list[list[int]]
+) -> float:
+    """Expected matches among the distinct candidate pairs: each pair's posterior under the
+    first rule that produced it (that rule's match rate, its unblocked comparisons)."""
+    fields = list(model.m)
+    lr = [
+        [0.0]
+        + [math.log(model.m[f][lv]) - math.log(model.u[f][lv]) for lv in range(1, len(model.m[f]))]
+        for f in fields
+    ]
+    total = 0.0
+    for levels, member, count in rows:
+        if not member:
+            continue
+        b = member[0]
+        pr = model.rule_priors[b]
+        x = math.log(pr) - math.log(1 - pr) + sum(lr[i][levels[i]] for i in active[b])
+        total += _posterior(x) * count
+    return total
 
 
 def score_sql(comparisons: list[Comparison], model: Model) -> str:
     """The match weight of a pair as SQL: prior + Σ level weights (+ term-frequency terms)."""
     prior = model.global_prior if model.global_prior is not None else model.prior
-    terms = [f"{math.log2(prior / (1 - prior))!r}"]
+    # DOUBLE literals: bare ones are DECIMALs, whose wide sums made scoring twice as slow
+    terms = [f"{math.log2(prior / (1 - prior))!r}::DOUBLE"]
     for c in comparisons:
         whens = " ".join(
-            f"WHEN {lv} THEN {model.weight(c.field, lv)!r}" for lv in range(1, c.n_levels)
+            f"WHEN {lv} THEN {model.weight(c.field, lv)!r}::DOUBLE" for lv in range(1, c.n_levels)
         )
-        terms.append(f"(CASE {c.column} {whens} ELSE 0 END)")
+        terms.append(f"(CASE {c.column} {whens} ELSE 0::DOUBLE END)")
         if c.tf_adjust:
             terms.append(f"tfa_{c.field}")
     return " + ".join(terms)
@@ -281,10 +404,10 @@ def score_pairs(engine: Engine, comparisons: list[Comparison], model: Model) -> 
     weights_cols = []
     for c in comparisons:
         whens = " ".join(
-            f"WHEN {lv} THEN {model.weight(c.field, lv)!r}" for lv in range(1, c.n_levels)
+            f"WHEN {lv} THEN {model.weight(c.field, lv)!r}::DOUBLE" for lv in range(1, c.n_levels)
         )
         tf = f" + tfa_{c.field}" if c.tf_adjust else ""
-        weights_cols.append(f"(CASE {c.column} {whens} ELSE 0 END){tf} AS w_{c.field}")
+        weights_cols.append(f"(CASE {c.column} {whens} ELSE 0::DOUBLE END){tf} AS w_{c.field}")
     engine.execute(
         f"""
         CREATE OR REPLACE TABLE match_pairs AS
@@ -336,7 +459,7 @@ def run_matching(
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _gamma_raw AS
-        SELECT p.rid_l, p.rid_r, {_gamma_select(comparisons)},
+        SELECT p.rid_l, p.rid_r, p.rules, {_gamma_select(comparisons)},
                {
             ", ".join(
                 f"l.tf_{c.field} AS tfl_{c.field}, r.tf_{c.field} AS tfr_{c.field}"
@@ -351,8 +474,18 @@ def run_matching(
         step="matching: compare",
     )
     report("matching", 2, 4)
-    patterns = _level_counts(engine, comparisons, "SELECT * FROM _gamma_raw")
-    model = expectation_maximisation(patterns, comparisons, u, settings.max_em_iterations)
+    cols = ", ".join(c.column for c in comparisons)
+    patterns = [
+        tuple(int(x) for x in row)
+        for row in engine.fetchall(f"SELECT {cols}, rules, count(*) FROM _gamma_raw GROUP BY ALL")
+    ]
+    model = expectation_maximisation(
+        patterns,
+        comparisons,
+        u,
+        settings.max_em_iterations,
+        blocked=blocked_comparisons(comparisons, settings.blocking),
+    )
     # expected matches among the candidates, over all possible pairs: blocking with good
     # recall finds nearly every match, so this is the chance two random records match
     all_pairs = max(n_records * (n_records - 1) / 2, 1.0)

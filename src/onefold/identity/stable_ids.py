@@ -79,8 +79,11 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
         """
         CREATE OR REPLACE TEMP TABLE _kept AS
         WITH awarded AS (
+            -- on a tie, the shared value's own profile (`h<node>`) before the named
+            -- callers split off it (`h<node>~<name>`), whose labels follow node ids
             SELECT comp, profile_id, shared FROM _claims
-            QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY shared DESC, comp) = 1
+            QUALIFY row_number() OVER (PARTITION BY profile_id
+                                       ORDER BY shared DESC, comp LIKE 'h%~%', comp) = 1
         )
         SELECT a.comp, a.profile_id FROM awarded a LEFT JOIN _born b USING (profile_id)
         QUALIFY row_number() OVER (PARTITION BY a.comp
@@ -91,7 +94,13 @@ def assign_profile_ids(engine: Engine, run_id: int) -> IdAssignment:
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _comp_profile AS
-        WITH comps AS (SELECT comp, min(member_key) AS first_key FROM _members GROUP BY comp),
+        WITH comps AS (
+            -- the named profiles split off one shared value (`h<node>~<name>`) all hold the
+            -- value: each is named after its smallest record instead
+            SELECT comp, min(member_key) FILTER (WHERE comp NOT LIKE 'h%~%'
+                                                  OR member_key LIKE 'record:%') AS first_key
+            FROM _members GROUP BY comp
+        ),
         minted AS (
             SELECT c.comp, 'p_' || left(md5(c.first_key), 16) AS plain,
                    'p_' || left(md5(c.first_key || ':' || {int(run_id)}), 16) AS salted
