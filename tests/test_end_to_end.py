@@ -126,3 +126,32 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
         timeout=60,
     )
     assert failed.returncode == 1 and "unknown source 'nope'" in failed.stdout
+
+
+def test_profile_documents_are_the_profile_tables_and_rebuilt_for_older_workspaces(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "ws"
+    with Workspace.init(root) as ws:
+        generate(root, persons=300, seed=5)
+        ws.load()
+        ws.resolve()
+        top = "SELECT profile_id FROM profiles ORDER BY records DESC, profile_id LIMIT 1"
+        pid = ws.query(top)[0]["profile_id"]
+        view = ws.profile(pid)
+        # the document holds what the four profile tables hold for that profile
+        identifiers = ws.query(
+            "SELECT id_type, value FROM profile_identifiers WHERE profile_id = ? ORDER BY ALL",
+            [pid],
+        )
+        assert sorted((i["id_type"], i["value"]) for i in view.identifiers) == [
+            (i["id_type"], i["value"]) for i in identifiers
+        ]
+        traits = ws.query("SELECT trait FROM profile_traits WHERE profile_id = ?", [pid])
+        assert sorted(t["trait"] for t in view.traits) == sorted(t["trait"] for t in traits)
+        assert view.profile["profile_id"] == pid
+        before = ws.query("SELECT * FROM profile_docs ORDER BY profile_id")
+        ws.engine.execute("DROP TABLE profile_docs")  # a workspace resolved by an older onefold
+    with Workspace(root) as ws:
+        assert ws.query("SELECT * FROM profile_docs ORDER BY profile_id") == before
+        assert ws.profile(pid).identifiers == view.identifiers

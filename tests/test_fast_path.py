@@ -26,7 +26,13 @@ ROWS = (
     "t1,,tia@mail.com,,dev-t1,Tia Poe,2024-02-02\n"
     "t2,,tim@mail.com,,dev-t2,Tim Poe,2024-02-02\n"
 )
-TABLES = ("profiles", "profile_identifiers", "profile_traits", "profile_consents")
+TABLES = (
+    "profiles",
+    "profile_identifiers",
+    "profile_traits",
+    "profile_consents",
+    "profile_docs",
+)
 
 
 @pytest.fixture

@@ -13,7 +13,13 @@ from incremental_helpers import links, partition, sample_in_two_halves
 from onefold import Workspace
 from shared_sources import SHOP, SHOP_HEAD, profile_links
 
-PROFILE_TABLES = ("profiles", "profile_identifiers", "profile_traits", "profile_consents")
+PROFILE_TABLES = (
+    "profiles",
+    "profile_identifiers",
+    "profile_traits",
+    "profile_consents",
+    "profile_docs",
+)
 
 
 def rows(ws: Workspace, table: str) -> list[tuple[object, ...]]:

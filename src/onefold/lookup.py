@@ -177,26 +177,20 @@ def timeline(
     )
 
 
-#: The whole profile in one statement: each DuckDB statement costs ~1 ms of fixed overhead,
-#: and every part is an index probe on profile_id (or other_profile_id).
-_PROFILE_SQL = """
-SELECT p AS profile,
-  (SELECT list(struct_pack(id_type, value, records, first_seen, last_seen, sources, shared)
-               ORDER BY id_type, last_seen DESC)
-   FROM profile_identifiers WHERE profile_id = $1) AS identifiers,
-  (SELECT list(struct_pack(trait, value, source, observed_at) ORDER BY trait)
-   FROM profile_traits WHERE profile_id = $1) AS traits,
-  (SELECT list(struct_pack(purpose, status, source, observed_at) ORDER BY purpose)
-   FROM profile_consents WHERE profile_id = $1) AS consents,
+#: The whole profile in one statement (one snapshot while the resolver swaps tables): its
+#: document (`profiles.build.profile_docs_sql`, one index probe instead of four) and the
+#: history's two probes beside it.
+_DOC_SQL = """
+SELECT profile, identifiers, traits, consents,
   (SELECT list(struct_pack(run_id, happened_at, event, other_profile_id) ORDER BY run_id)
-   FROM (SELECT * FROM profile_history WHERE profile_id = $1 UNION  -- a union, not OR: each
-         SELECT * FROM profile_history WHERE other_profile_id = $1)) AS history  -- is a probe
-FROM profiles p WHERE p.profile_id = $1
+   FROM (SELECT * FROM profile_history WHERE profile_id = $1 UNION
+         SELECT * FROM profile_history WHERE other_profile_id = $1)) AS history
+FROM profile_docs WHERE profile_id = $1
 """
 
 
 def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> ProfileView:
-    rows = engine.fetchall(_PROFILE_SQL, [profile_id], step="lookup")
+    rows = engine.fetchall(_DOC_SQL, [profile_id], step="lookup")
     if not rows:
         merged = follow_merges(engine, profile_id)
         hint = f" (it was merged into {merged})" if merged else ""

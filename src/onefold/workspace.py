@@ -51,7 +51,12 @@ from onefold.identity.overrides import (
 from onefold.identity.stable_ids import IdAssignment, assign_profile_ids, commit_profile_ids
 from onefold.ingest.landing import LoadResult, land_file, land_payloads
 from onefold.lookup import ProfileView, identifier_candidates, search_profiles, show_profile
-from onefold.profiles.build import build_profiles, merge_profile_tables, swap_profile_tables
+from onefold.profiles.build import (
+    build_profiles,
+    ensure_profile_docs,
+    merge_profile_tables,
+    swap_profile_tables,
+)
 from onefold.profiles.export import export_links, export_profiles
 from onefold.progress import ProgressFn
 from onefold.quality.inventory import SourceInventory, source_inventory
@@ -107,6 +112,7 @@ class Workspace:
         migrate(self.engine)
         # what a killed server acknowledged but had not landed yet
         recover_journal(self.engine, self.root)
+        ensure_profile_docs(self.engine)  # a workspace resolved before documents existed
         self._mappings: tuple[tuple[tuple[str, int, int], ...], dict[str, SourceMapping]] | None
         self._mappings = None
         self._resolved_seen = False

@@ -47,7 +47,13 @@ from onefold.config.settings import IdentitySettings
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal_list
 from onefold.identity.graph import hub_exempt
-from onefold.profiles.build import PROFILE_ROW, TRAIT_COLUMNS, USABLE, source_rank
+from onefold.profiles.build import (
+    PROFILE_ROW,
+    TRAIT_COLUMNS,
+    USABLE,
+    profile_docs_sql,
+    source_rank,
+)
 
 NAME_TRAITS = ("full_name", "first_name", "last_name")
 #: The records the fast path did not take: the region run's new records.
@@ -731,6 +737,11 @@ def _write(
     ):
         statements.append(f"DELETE FROM {table} WHERE profile_id IN {touched}")
         statements.append(f"INSERT INTO {table} BY NAME SELECT * FROM {staged}")
+    statements.append(f"DELETE FROM profile_docs WHERE profile_id IN {touched}")
+    statements.append(
+        "INSERT INTO profile_docs BY NAME "
+        + profile_docs_sql("_fast_p", "_fast_pi", "_fast_pt", "_fast_pc")
+    )
     for sql in statements:
         engine.execute(sql, step=step)
     if created:

@@ -21,6 +21,7 @@ TABLES = (
     "profile_traits",
     "profile_consents",
     "profiles",
+    "profile_docs",  # built from the four before it
 )
 
 
@@ -158,6 +159,60 @@ PROFILES = f"""
 """
 
 
+def profile_docs_sql(profiles: str, identifiers: str, traits: str, consents: str) -> str:
+    """One row per profile of `profiles`: its golden record, identifiers, traits and consents
+    as nested values — what the Profile API answers, read with one index probe.
+
+    Assembled at lookup time it took five probes (~6–7 ms at 1M profiles on this machine);
+    kept per profile it is one (~1 ms), at the price of being rewritten wherever its four
+    sources are: the full build, an incremental run's region (as one of the `next_*`
+    tables) and the fast path (from its staged rows). Lists are fully ordered so that the
+    same profile gives the same document whichever way it was built.
+    """
+    return f"""
+        WITH i AS (
+            SELECT profile_id,
+                   list(struct_pack(id_type, value, records, first_seen, last_seen, sources,
+                                    shared) ORDER BY id_type, last_seen DESC, value)
+                       AS identifiers
+            FROM {identifiers} GROUP BY profile_id
+        ), t AS (
+            SELECT profile_id,
+                   list(struct_pack(trait, value, source, observed_at) ORDER BY trait) AS traits
+            FROM {traits} GROUP BY profile_id
+        ), c AS (
+            SELECT profile_id,
+                   list(struct_pack(purpose, status, source, observed_at) ORDER BY purpose)
+                       AS consents
+            FROM {consents} GROUP BY profile_id
+        )
+        SELECT p.profile_id, p AS profile, i.identifiers, t.traits, c.consents
+        FROM {profiles} p LEFT JOIN i USING (profile_id) LEFT JOIN t USING (profile_id)
+        LEFT JOIN c USING (profile_id)
+    """
+
+
+PROFILE_DOCS = "CREATE OR REPLACE TABLE next_profile_docs AS " + profile_docs_sql(
+    "next_profiles", "next_profile_identifiers", "next_profile_traits", "next_profile_consents"
+)
+
+
+def ensure_profile_docs(engine: Engine) -> bool:
+    """Build `profile_docs` for a workspace resolved before they existed (once, on open)."""
+    if engine.table_exists("profile_docs") or not engine.table_exists("profiles"):
+        return False
+    with engine.transaction():
+        engine.execute(
+            "CREATE TABLE profile_docs AS "
+            + profile_docs_sql(
+                "profiles", "profile_identifiers", "profile_traits", "profile_consents"
+            ),
+            step="profiles: documents",
+        )
+        engine.execute("CREATE INDEX profile_docs_by_profile_id ON profile_docs (profile_id)")
+    return True
+
+
 def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
     """Build the next generation of every profile table (see `swap_profile_tables`)."""
     step = "profiles"
@@ -167,6 +222,7 @@ def build_profiles(engine: Engine, source_priority: tuple[str, ...]) -> int:
         PROFILE_TRAITS.format(rank=source_rank(source_priority), usable=USABLE),
         PROFILE_CONSENTS,
         PROFILES,
+        PROFILE_DOCS,
     ):
         engine.execute(sql, step=step)
     return int(engine.fetchone("SELECT count(*) FROM next_profiles"))
@@ -185,6 +241,7 @@ LOOKUP_INDEXES = (
     ("profile_traits", "profile_id"),
     ("profile_consents", "profile_id"),
     ("record_profiles", "profile_id"),
+    ("profile_docs", "profile_id"),
 )
 
 
