@@ -8,9 +8,9 @@
    instead (all nine channels, shared values and hubs), with persons chosen to give about N
    profiles (the sample has about 2.65 profiles per person).
 2. In process, before the server starts: the same lookups through the code the API runs —
-   `server.profile_api._profile_id` (normalise, find the profile) and `lookup.show_profile`
-   (golden record, identifiers, traits, consents, history) and the orjson body — timed one by
-   one (`direct_*`): what the queries cost without HTTP.
+   `server.profile_api.profile_answer` (normalise, find the profile, read its document:
+   golden record, identifiers, traits, consents) and the orjson body — timed one by one
+   (`direct_*`): what the queries cost without HTTP.
 3. A real `onefold serve` on 127.0.0.1 and a read key: `--lookups` random existing emails and
    as many phones (values that name one profile), each as one keep-alive request
    (httpx), first sequentially — `email_p50_ms`, `email_p99_ms`, `phone_p50_ms`,
@@ -44,10 +44,8 @@ from _serve import CpuMeter, PySpy, Server, percentiles, self_cpu_seconds
 from onefold import Workspace
 from onefold.clean.phones import normalise_phone
 from onefold.collect.keys import create_key, revoke_key
-from onefold.lookup import show_profile
 from onefold.sample import generate
-from onefold.server.profile_api import _profile_id
-from onefold.server.responses import json_response
+from onefold.server.profile_api import profile_answer
 
 TARGET_P99_MS = 10.0
 #: Profiles per person in the sample (2,653,763 profiles at 1M persons).
@@ -226,22 +224,8 @@ def pick_refs(ws: Workspace, id_type: str, n: int, seed: int) -> list[str]:
 
 
 def direct(ws: Workspace, ref: str) -> bytes:
-    """What the API's profile handler runs for `ref`, without HTTP: same functions."""
-    pid = _profile_id(ws, ref)
-    view = show_profile(ws.engine, pid, timeline_limit=0)
-    return bytes(
-        json_response(
-            {
-                "profile_id": pid,
-                "requested": ref,
-                "profile": view.profile,
-                "traits": view.traits,
-                "identifiers": view.identifiers,
-                "consents": view.consents,
-                "history": view.history,
-            }
-        ).body
-    )
+    """What the API's profile handler runs for `ref`, without HTTP: the same function."""
+    return bytes(profile_answer(ws, ref).body)
 
 
 def time_direct(ws: Workspace, refs: list[str], budget: float = float("inf")) -> list[float]:

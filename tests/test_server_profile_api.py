@@ -72,6 +72,18 @@ def test_lookups_pages_filters_and_errors(live: tuple[LiveServer, Keys]) -> None
     explained = get(server, keys, f"{pid}/explain").json()
     assert "anon-9" in str(explained) and "u-9" in str(explained)
 
+    whole = get(server, keys, "email:bo@mail.net").json()
+    assert whole["profile"]["email"] == "bo@mail.net" and whole["profile"]["user_id"] == "u-9"
+    assert {(i["id_type"], i["value"]) for i in whole["identifiers"]} >= {
+        ("email", "bo@mail.net"),
+        ("user_id", "u-9"),
+        ("anonymous_id", "anon-9"),
+    }
+    assert {t["trait"] for t in whole["traits"]} >= {"full_name"}
+    history = get(server, keys, whole["links"]["history"].removeprefix("/v1/profiles/")).json()
+    assert history["profile_id"] == pid
+    assert [h["event"] for h in history["history"]][:1] == ["created"]
+
     assert get(server, keys, "email:carol.wu@mail.net").status_code == 404
     assert get(server, keys, "p_doesnotexist").status_code == 404
     bad = get(server, keys, "phone:12")
@@ -114,6 +126,7 @@ def test_openapi_schema_lists_every_documented_path(live: tuple[LiveServer, Keys
         "/v1/profiles/{ref}",
         "/v1/profiles/{ref}/events",
         "/v1/profiles/{ref}/explain",
+        "/v1/profiles/{ref}/history",
         "/health",
     ):
         assert p in paths, p

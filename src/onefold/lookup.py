@@ -177,16 +177,43 @@ def timeline(
     )
 
 
+_HISTORY = """
+  (SELECT list(struct_pack(run_id, happened_at, event, other_profile_id) ORDER BY run_id)
+   FROM (SELECT * FROM profile_history WHERE profile_id = $1 UNION  -- a union, not OR: each
+         SELECT * FROM profile_history WHERE other_profile_id = $1))  -- is a probe
+"""
 #: The whole profile in one statement (one snapshot while the resolver swaps tables): its
 #: document (`profiles.build.profile_docs_sql`, one index probe instead of four) and the
 #: history's two probes beside it.
-_DOC_SQL = """
-SELECT profile, identifiers, traits, consents,
-  (SELECT list(struct_pack(run_id, happened_at, event, other_profile_id) ORDER BY run_id)
-   FROM (SELECT * FROM profile_history WHERE profile_id = $1 UNION
-         SELECT * FROM profile_history WHERE other_profile_id = $1)) AS history
+_DOC_SQL = f"""
+SELECT profile, identifiers, traits, consents, {_HISTORY} AS history
 FROM profile_docs WHERE profile_id = $1
 """
+
+
+def profile_document(engine: Engine, profile_id: str) -> dict[str, Any] | None:
+    """Golden record, identifiers, traits and consents — one index probe (what the Profile
+    API answers per lookup); None if no current profile has that id."""
+    rows = engine.fetchall(
+        "SELECT profile, identifiers, traits, consents FROM profile_docs WHERE profile_id = ?",
+        [profile_id],
+        step="lookup",
+    )
+    if not rows:
+        return None
+    profile, identifiers, traits, consents = rows[0]
+    return {
+        "profile": profile,
+        "identifiers": identifiers or [],
+        "traits": traits or [],
+        "consents": consents or [],
+    }
+
+
+def profile_history(engine: Engine, profile_id: str) -> list[dict[str, Any]]:
+    """The merges, splits and creations the profile took part in, oldest first."""
+    history = engine.fetchone(f"SELECT {_HISTORY}", [profile_id])
+    return list(history or [])
 
 
 def show_profile(engine: Engine, profile_id: str, timeline_limit: int = 200) -> ProfileView:

@@ -21,8 +21,9 @@ from onefold.lookup import (
     TimelineFilter,
     follow_merges,
     identifier_candidates,
+    profile_document,
+    profile_history,
     profiles_with,
-    show_profile,
     timeline,
 )
 from onefold.server.auth import require_key
@@ -82,6 +83,26 @@ class _Ambiguous(RequestError):
         self.profiles = profiles
 
 
+def profile_answer(ws: Workspace, ref: str) -> Response:
+    """`GET /v1/profiles/{ref}`: the profile's document, read with one index probe (its
+    timeline, history and evidence are sub-resources, linked)."""
+    try:
+        pid = _profile_id(ws, ref)
+    except _Ambiguous as exc:
+        return json_response(
+            {"code": exc.code, "message": exc.message, "profiles": exc.profiles}, exc.status
+        )
+    doc = profile_document(ws.engine, pid)
+    if doc is None:  # merged away between finding it and reading it: follow the merge
+        pid = follow_merges(ws.engine, pid) or pid
+        doc = profile_document(ws.engine, pid)
+    if doc is None:
+        raise RequestError(404, "not_found", f"no profile {pid!r}")
+    base = f"/v1/profiles/{pid}"
+    links = {"events": f"{base}/events", "history": f"{base}/history", "explain": f"{base}/explain"}
+    return json_response({"profile_id": pid, "requested": ref, **doc, "links": links})
+
+
 def router(runtime: Runtime) -> APIRouter:
     api = APIRouter(prefix="/v1/profiles", tags=["profiles"])
 
@@ -130,23 +151,16 @@ def router(runtime: Runtime) -> APIRouter:
         ws, pid = found
         return json_response(explain_profile(ws, pid))
 
-    @api.get("/{ref:path}", summary="Golden record, traits, identifiers and consents")
-    def profile(request: Request, ref: str) -> Response:
+    @api.get("/{ref:path}/history", summary="The merges and splits a profile took part in")
+    def history(request: Request, ref: str) -> Response:
         found = lookup(request, ref)
         if isinstance(found, Response):
             return found
         ws, pid = found
-        view = show_profile(ws.engine, pid, timeline_limit=0)
-        return json_response(
-            {
-                "profile_id": pid,
-                "requested": ref,
-                "profile": view.profile,
-                "traits": view.traits,
-                "identifiers": view.identifiers,
-                "consents": view.consents,
-                "history": view.history,
-            }
-        )
+        return json_response({"profile_id": pid, "history": profile_history(ws.engine, pid)})
+
+    @api.get("/{ref:path}", summary="Golden record, traits, identifiers and consents")
+    def profile(request: Request, ref: str) -> Response:
+        return profile_answer(reader(request), ref)
 
     return api
