@@ -234,12 +234,11 @@ class Workspace:
         `fast_path=False` resolves every new record through the region run (see
         `identity.fast_path`; the two give the same profiles, which the tests check).
         """
-        run = _Run(
-            int(self.engine.fetchone("SELECT coalesce(max(run_id), 0) + 1 FROM runs")),
-            datetime.now(UTC),
-            int(self.engine.fetchone("SELECT coalesce(max(load_id), 0) FROM loads")),
-            self._fingerprint(),
-        )
+        next_run, max_load = self.engine.fetchall(
+            "SELECT (SELECT coalesce(max(run_id), 0) + 1 FROM runs), "
+            "(SELECT coalesce(max(load_id), 0) FROM loads)"
+        )[0]
+        run = _Run(int(next_run), datetime.now(UTC), int(max_load), self._fingerprint())
         reason = self._why_full(run.fingerprint) if incremental else "requested"
         if reason is None:
             result = self._resolve_incremental(run, progress, fast_path)
@@ -253,8 +252,9 @@ class Workspace:
             "SELECT fingerprint FROM runs WHERE kind IN ('resolve', 'incremental') "
             "ORDER BY run_id DESC LIMIT 1"
         )
-        if not last or not self.engine.table_exists("profiles"):
+        if not last or not (self._resolved_seen or self.engine.table_exists("profiles")):
             return "no earlier run"
+        self._resolved_seen = True  # never gone again (see `require_resolved`): ~2 ms a run
         if last[0][0] != fingerprint:
             return "the configuration or a mapping changed since the last run"
         if self.config.matching.enabled:
