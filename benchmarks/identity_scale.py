@@ -37,6 +37,7 @@ from rich.table import Table
 from _peers import SPLINK_THRESHOLD, ratio, read_clusters, run_peer, run_progress
 from _scoring import pairwise_scores, run_summary
 from onefold import Workspace
+from onefold.identity.union_find import UnionFind
 from pipeline import ensure_sample
 
 PERSON_SOURCES = (
@@ -196,14 +197,7 @@ def shared_value_ceiling(ws_root: Path, truth: dict[str, str]) -> dict[str, str]
     WeChat follower known by openid alone) stay apart, so its recall is the most a resolver
     gets from identifiers; only matching on names, dates and partial phones can go beyond.
     """
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    persons: UnionFind[str] = UnionFind()
     first: dict[tuple[str, str], str] = {}
     with Workspace(ws_root) as ws:
         for rec, value in ws.engine.fetchall(IDENTIFIERS_SQL):
@@ -212,8 +206,8 @@ def shared_value_ceiling(ws_root: Path, truth: dict[str, str]) -> dict[str, str]
                 continue
             seen = first.setdefault((person, str(value)), str(rec))
             if seen != rec:
-                parent[find(str(rec))] = find(seen)
-    return {rec: find(rec) for rec in truth}
+                persons.union(seen, str(rec))
+    return {rec: persons.find(rec) for rec in truth}
 
 
 def read_truth(path: Path) -> dict[str, str]:

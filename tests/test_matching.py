@@ -206,7 +206,13 @@ def test_blocked_comparisons_follow_the_rules() -> None:
 
 def _singleton_components(engine: DuckDBEngine, rids: list[int], pairs: str) -> None:
     """Every record its own component, no identifiers, `pairs` as (rid_l, rid_r, prob)."""
-    rows = ", ".join(f"({r}, 'c{r:02d}')" for r in rids)
+    _components(engine, {r: f"c{r:02d}" for r in rids}, pairs)
+
+
+def _components(engine: DuckDBEngine, comps: dict[int, str], pairs: str) -> None:
+    """Records in the given deterministic components, no identifiers, `pairs` as (rid_l,
+    rid_r, prob)."""
+    rows = ", ".join(f"({r}, '{c}')" for r, c in comps.items())
     engine.execute(f"CREATE TABLE _record_comp AS SELECT * FROM (VALUES {rows}) t(rid, comp)")
     engine.execute(
         "CREATE TABLE _members AS SELECT comp, 'k' || rid AS member_key FROM _record_comp"
@@ -265,22 +271,8 @@ def test_star_needs_the_centre_to_link_each_end_by_a_scored_pair() -> None:
     the component's other records is not a star leaf: sharing an identifier with the centre
     is not the centre vouching for the disagreeing record."""
     engine = DuckDBEngine(":memory:")
-    engine.execute(
-        "CREATE TABLE _record_comp AS SELECT * FROM (VALUES "
-        "(1, 'A'), (2, 'A'), (3, 'A'), (4, 'B')) t(rid, comp)"
-    )
-    engine.execute(
-        "CREATE TABLE _members AS SELECT comp, 'k' || rid AS member_key FROM _record_comp"
-    )
-    engine.execute(
-        "CREATE TABLE identity_nodes (node_id BIGINT, id_type VARCHAR, value VARCHAR, "
-        "is_hub BOOLEAN)"
-    )
-    engine.execute("CREATE TABLE record_nodes (rid BIGINT, node_id BIGINT)")
-    engine.execute(
-        "CREATE TABLE match_pairs AS SELECT * FROM (VALUES "
-        "(1, 4, 0.99::DOUBLE, 7.0::DOUBLE), (2, 4, 0.10, -3.0), (3, 4, 0.05, -4.0)) "
-        "t(rid_l, rid_r, match_probability, match_weight)"
+    _components(
+        engine, {1: "A", 2: "A", 3: "A", 4: "B"}, "(1, 4, 0.99), (2, 4, 0.10), (3, 4, 0.05)"
     )
     result = cluster_components(engine, 0.95, ())
     comps = dict(engine.fetchall("SELECT rid, comp FROM _record_comp"))

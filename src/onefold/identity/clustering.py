@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from onefold.engine.base import Engine
+from onefold.identity.union_find import UnionFind
 
 MIN_AGREEMENT = 0.5
 
@@ -122,20 +123,11 @@ class _Clusters:
 
 def _pieces(strong_pairs: list[tuple[str, str]]) -> dict[str, str]:
     """Component → a label of its piece: the components connected by links above the
-    threshold (union–find over the strong component pairs)."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    threshold."""
+    pieces: UnionFind[str] = UnionFind()
     for a, b in strong_pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[rb] = ra
-    return {c: find(c) for c in parent}
+        pieces.union(a, b)
+    return pieces.groups()
 
 
 def cluster_components(

@@ -47,6 +47,7 @@ from onefold.config.settings import IdentitySettings
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal_list
 from onefold.identity.graph import hub_exempt
+from onefold.identity.union_find import UnionFind
 from onefold.profiles.build import (
     PROFILE_ROW,
     TRAIT_COLUMNS,
@@ -99,23 +100,6 @@ class _Rules:
     unique: tuple[str, ...] | None  # None: name evidence is off
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[object, object] = {}
-
-    def find(self, x: object) -> object:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: object, b: object) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[rb] = ra
-
-
 def resolve_fast(
     engine: Engine,
     settings: IdentitySettings,
@@ -135,7 +119,7 @@ def resolve_fast(
     linking = set(settings.linking_types)
     holders = _holders(engine, [(t, v) for t, v in values if t in linking and (t, v) in nodes])
 
-    uf = _UnionFind()
+    uf: UnionFind[object] = UnionFind()
     for r in records.values():
         uf.find(("r", r.rid))
         for t, v in r.values:
