@@ -164,8 +164,8 @@ class GroupCommitter:
                     [(p.mapping.name, p.request_id, r) for p in group for r in p.rejected]
                 ),
             )
-            stored = frame.messages.num_rows or frame.rejects.num_rows
-            position = self._journal.append(frame) if stored else None
+            anything = frame.messages.num_rows or frame.rejects.num_rows
+            position = self._journal.append(frame) if anything else None
         except Exception as exc:  # nothing was made durable: every request may retry
             log.exception("journal write of %d requests failed", len(group))
             for p in group:

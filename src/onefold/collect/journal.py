@@ -44,9 +44,6 @@ class Position:
     offset: int
 
 
-START = Position(0, 0)
-
-
 @dataclass(frozen=True)
 class Frame:
     """One acknowledged group: its messages (source, record_key, payload, meta) and rejects

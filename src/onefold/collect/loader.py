@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -83,9 +83,9 @@ def land_frames(engine: Engine, frames: Sequence[tuple[Position, Frame]]) -> dic
 def recover_journal(engine: Engine, root: Path) -> int:
     """Land what a stopped server acknowledged but did not load; returns the messages landed.
 
-    Run when the workspace opens (the process then holds the database, so no server appends
-    to the journal): frames after the database's journal position are landed, then every
-    segment is deleted.
+    Run when the workspace opens: frames after the database's journal position are landed,
+    then every segment is deleted — unless a collector of this process holds the journal's
+    lock (DuckDB lets one process open its file twice), whose own loader lands them.
     """
     journal = Journal(root / JOURNAL_DIR)
     if not journal.segments():
@@ -124,12 +124,10 @@ class Loader:
         self,
         engine: Engine,
         journal: Journal,
-        on_load: Callable[[], None] | None = None,
         every: float = LOAD_EVERY_SECONDS,
     ) -> None:
         self._engine = engine
         self._journal = journal
-        self._on_load = on_load or (lambda: None)
         self.every = every
         self._pending: deque[tuple[Position, Frame]] = deque()
         self._cond = threading.Condition()
@@ -296,10 +294,6 @@ class Loader:
             self.frames_loaded += len(batch)
             self.backlog -= size
             self._cond.notify_all()
-        try:
-            self._on_load()
-        except Exception:  # the load stands; the listener's problem is its own
-            log.exception("after-load notification failed")
         return True
 
     def _maybe_fold(self) -> None:

@@ -121,10 +121,9 @@ def store_messages(
     transaction again with `exact`)."""
     ids = table["record_key"].to_pylist()
     first = dict.fromkeys(ids)
-    if len(first) < len(ids):  # a retry inside the same group: keep the first of each id
-        seen: set[str] = set()
-        keep = [not (i in seen or seen.add(i)) for i in ids]  # type: ignore[func-returns-value]
-        table = table.filter(pa.array(keep))
+    if len(first) < len(ids):  # one id in two frames of a load: keep its first row
+        position = {mid: i for i, mid in reversed(list(enumerate(ids)))}
+        table = table.take(pa.array(sorted(position.values()), pa.int64()))
     if not first:
         return set()
     table = table.append_column("row_number", pa.array(range(1, table.num_rows + 1), pa.int64()))

@@ -82,6 +82,11 @@ class _Ambiguous(RequestError):
         )
         self.profiles = profiles
 
+    def response(self) -> Response:
+        """300 with the candidate profiles to choose from."""
+        body = {"code": self.code, "message": self.message, "profiles": self.profiles}
+        return json_response(body, self.status)
+
 
 def profile_answer(ws: Workspace, ref: str) -> Response:
     """`GET /v1/profiles/{ref}`: the profile's document, read with one index probe (its
@@ -89,9 +94,7 @@ def profile_answer(ws: Workspace, ref: str) -> Response:
     try:
         pid = _profile_id(ws, ref)
     except _Ambiguous as exc:
-        return json_response(
-            {"code": exc.code, "message": exc.message, "profiles": exc.profiles}, exc.status
-        )
+        return exc.response()
     doc = profile_document(ws.engine, pid)
     if doc is None:  # merged away between finding it and reading it: follow the merge
         pid = follow_merges(ws.engine, pid) or pid
@@ -115,9 +118,7 @@ def router(runtime: Runtime) -> APIRouter:
         try:
             return ws, _profile_id(ws, ref)
         except _Ambiguous as exc:
-            return json_response(
-                {"code": exc.code, "message": exc.message, "profiles": exc.profiles}, exc.status
-            )
+            return exc.response()
 
     @api.get("/{ref:path}/events", summary="A profile's cross-channel timeline, paginated")
     def events(
