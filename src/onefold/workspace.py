@@ -18,8 +18,17 @@ from typing import Any, Literal
 
 import orjson
 
-from onefold.clean.stage import CleanResult, landing_rejects_sql, run_clean
+from onefold.clean.express import ExpressCleaner
+from onefold.clean.stage import CleanResult, landing_rejects_sql, largest_rid, run_clean
 from onefold.collect.loader import recover_journal
+from onefold.collect.messages import Accepted, Rejected, check_message
+from onefold.collect.store import (
+    collected_file,
+    messages_table,
+    rejects_table,
+    store_messages,
+    store_rejects,
+)
 from onefold.config.mappings import SourceMapping, load_mappings
 from onefold.config.settings import CONFIG_FILE, DEFAULT_CONFIG_YAML, ProjectConfig, load_project
 from onefold.engine import DuckDBEngine, Engine
@@ -27,6 +36,7 @@ from onefold.engine.migrations import migrate
 from onefold.engine.sql import identifier
 from onefold.errors import ConfigError, NotFoundError, WorkspaceError, did_you_mean
 from onefold.identity.clustering import cluster_components, relabel_components
+from onefold.identity.express import EXPRESS_MAX_RECORDS, resolve_express
 from onefold.identity.fast_path import FRESH, ConflictCache, FastResult, resolve_fast
 from onefold.identity.graph import GraphResult, build_graph
 from onefold.identity.incremental import (
@@ -91,6 +101,8 @@ class ResolveResult:
     region: Region | None = None
     #: what the incremental fast path placed without a region run (None: it did not run)
     fast: FastResult | None = None
+    #: whether the express path (`identity.express`) cleaned and placed the new records
+    express: bool = False
 
 
 class Workspace:
@@ -117,6 +129,7 @@ class Workspace:
         self._mappings = None
         self._resolved_seen = False
         self._conflicts = ConflictCache()
+        self._express: ExpressCleaner | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -144,6 +157,7 @@ class Workspace:
         other._mappings = None
         other._resolved_seen = False
         other._conflicts = ConflictCache()
+        other._express = None
         return other
 
     def close(self) -> None:
@@ -223,6 +237,7 @@ class Workspace:
         progress: ProgressFn | None = None,
         incremental: bool = False,
         fast_path: bool = True,
+        express: bool = True,
     ) -> ResolveResult:
         """Clean → identity → profiles, from everything landed so far.
 
@@ -232,7 +247,9 @@ class Workspace:
         `ResolveResult.full_reason`, when there is no earlier run, the configuration or a
         mapping changed, probabilistic matching is on, or a corrected record held a hub.
         `fast_path=False` resolves every new record through the region run (see
-        `identity.fast_path`; the two give the same profiles, which the tests check).
+        `identity.fast_path`; the two give the same profiles, which the tests check), and
+        `express=False` keeps a few collected messages off the express path
+        (`identity.express`, the same profiles again) and on the batch stages.
         """
         next_run, max_load = self.engine.fetchall(
             "SELECT (SELECT coalesce(max(run_id), 0) + 1 FROM runs), "
@@ -241,7 +258,7 @@ class Workspace:
         run = _Run(int(next_run), datetime.now(UTC), int(max_load), self._fingerprint())
         reason = self._why_full(run.fingerprint) if incremental else "requested"
         if reason is None:
-            result = self._resolve_incremental(run, progress, fast_path)
+            result = self._resolve_incremental(run, progress, fast_path, express and fast_path)
             if result is not None:
                 return result
             reason = "a corrected record held a shared (hub) value"
@@ -342,7 +359,7 @@ class Workspace:
         return result
 
     def _resolve_incremental(
-        self, run: _Run, progress: ProgressFn | None, fast_path: bool = True
+        self, run: _Run, progress: ProgressFn | None, fast_path: bool, express: bool
     ) -> ResolveResult | None:
         """None when the new data needs a full run (a corrected record held a hub)."""
         after = int(
@@ -351,6 +368,10 @@ class Workspace:
                 "WHERE kind IN ('resolve', 'incremental')"
             )
         )
+        if express:
+            done = self._resolve_express(run, after)
+            if done is not None:
+                return done
         t0 = time.perf_counter()
         try:
             with self.engine.transaction():  # the new records are cleaned in one piece
@@ -429,14 +450,67 @@ class Workspace:
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 
-    def _fast_only(
-        self, run: _Run, clean: CleanResult, fast: FastResult, seconds: dict[str, float]
+    def _resolve_express(self, run: _Run, after: int) -> ResolveResult | None:
+        """A few collected messages cleaned and placed in one short transaction
+        (`identity.express`); None when they need the batch stages."""
+        loads = self.engine.fetchall(
+            "SELECT source, file, sum(rows_new), (SELECT count(*) FROM overrides) FROM loads "
+            "WHERE load_id > ? AND load_id <= ? GROUP BY ALL",
+            [after, run.max_load],
+        )
+        mappings = self.mappings
+        if (
+            not loads
+            or loads[0][3]  # overrides: every run replays them through the region
+            or sum(int(n) for _, _, n, _ in loads) > EXPRESS_MAX_RECORDS
+            or any(
+                s not in mappings or not mappings[s].collected or f != collected_file(s)
+                for s, f, _, _ in loads
+            )
+        ):
+            return None
+        if self._express is None or self._express.mappings is not mappings:
+            self._express = ExpressCleaner(self.config, mappings)
+        t0 = time.perf_counter()
+        with self.engine.transaction():
+            base = largest_rid(self.engine)
+            done = resolve_express(
+                self.engine,
+                self._express,
+                self.config.identity,
+                self.config.source_priority,
+                sorted({str(s) for s, _, _, _ in loads}),
+                after,
+                run.max_load,
+                base,
+                run.run_id,
+                self._conflicts,
+            )
+            if done is None:
+                return None  # nothing was written
+            fast = done.fast
+            n, rejects = self.engine.fetchall(
+                "SELECT (SELECT count(*) FROM profiles), (SELECT count(*) FROM rejects)"
+            )[0]
+            clean = CleanResult(done.records, done.values, 0, int(rejects), 0, base)
+            seconds = {"clean": fast.deciding, "identity": 0.0, "profiles": fast.writing}
+            seconds["total"] = time.perf_counter() - t0
+            result = self._placed_result(run, clean, fast, int(n), seconds, express=True)
+            self._record_run(result, "incremental", run)
+        return result
+
+    def _placed_result(
+        self,
+        run: _Run,
+        clean: CleanResult,
+        fast: FastResult,
+        n: int,
+        seconds: dict[str, float],
+        *,
+        express: bool = False,
     ) -> ResolveResult:
-        """Inside the fast path's transaction: every new record was placed, no region ran."""
-        seconds["identity"] = fast.deciding
-        seconds["profiles"] = fast.writing
-        n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
-        result = ResolveResult(
+        """The result of an incremental run whose new records all took the fast path."""
+        return ResolveResult(
             run.run_id,
             clean,
             GraphResult(fast.new_nodes, 0, 0, 0, fast.joined + fast.created),
@@ -448,7 +522,17 @@ class Workspace:
             None,
             Region(fast.joined, fast.records, fast.records),
             fast,
+            express,
         )
+
+    def _fast_only(
+        self, run: _Run, clean: CleanResult, fast: FastResult, seconds: dict[str, float]
+    ) -> ResolveResult:
+        """Inside the fast path's transaction: every new record was placed, no region ran."""
+        seconds["identity"] = fast.deciding
+        seconds["profiles"] = fast.writing
+        n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
+        result = self._placed_result(run, clean, fast, n, seconds)
         self._record_run(result, "incremental", run)
         for t in ("_replaced", FRESH):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
@@ -498,16 +582,49 @@ class Workspace:
         *,
         resolve: bool = True,
         fast_path: bool = True,
+        express: bool = True,
     ) -> tuple[LoadResult, ResolveResult | None]:
         """Land JSON documents for `source` (an event, a small batch) and, by default,
         resolve them incrementally: what a real-time collector calls per request."""
         mapping = self._select([source])[source]
         raw = [p if isinstance(p, bytes) else orjson.dumps(p) for p in payloads]
-        loaded = land_payloads(self.engine, mapping, raw, f"(api) {source}")
-        self.engine.execute(landing_rejects_sql(mapping, loaded.load_id))
+        if mapping.collected:
+            loaded = self._collect(source, raw)
+        else:
+            loaded = land_payloads(self.engine, mapping, raw, f"(api) {source}")
+            self.engine.execute(landing_rejects_sql(mapping, loaded.load_id))
         if not resolve:
             return loaded, None
-        return loaded, self.resolve(incremental=True, fast_path=fast_path)
+        return loaded, self.resolve(incremental=True, fast_path=fast_path, express=express)
+
+    def _collect(self, source: str, raw: list[bytes]) -> LoadResult:
+        """Messages for a collected (HTTP) source, checked and stored as `onefold serve`
+        stores them: the collector's envelope beside each, a message id stored once."""
+        received = datetime.now(UTC)
+        accepted: list[Accepted] = []
+        rejected: list[Rejected] = []
+        for i, payload in enumerate(raw):
+            try:
+                msg = orjson.loads(payload)
+            except orjson.JSONDecodeError as exc:
+                text = payload[:2000].decode("utf-8", errors="replace")
+                rejected.append(Rejected(i, None, "(message)", f"not valid JSON: {exc}", text))
+                continue
+            checked = check_message(msg, i, received, raw=payload)
+            (accepted if isinstance(checked, Accepted) else rejected).append(checked)  # type: ignore[arg-type]
+        with self.engine.transaction():
+            stored = store_messages(
+                self.engine, source, messages_table(source, accepted), exact=True
+            )
+            store_rejects(self.engine, rejects_table([(source, "ingest", r) for r in rejected]))
+        return LoadResult(
+            source,
+            collected_file(source),
+            stored.load_id or 0,
+            len(raw),
+            len(stored.ids),
+            len(rejected),
+        )
 
     # -- overrides ---------------------------------------------------------------------------
     def add_override(

@@ -191,22 +191,28 @@ class SourceSQL:
     rejects: tuple[str, ...]
 
 
-def source_sql(
+@dataclass(frozen=True)
+class _Selects:
+    """A source's three SELECTs: current versions (`_src`), records and field values."""
+
+    src: str
+    records: str
+    field_values: str
+    #: position of the event-time and order-amount texts in `_src.j` (for the rejects)
+    idx: dict[str, int]
+    formats: tuple[str, ...]
+
+
+def _selects(
     mapping: SourceMapping,
     fields: list[MappedField],
     junk: tuple[str, ...],
-    rid_base: int,
-    after_load: int | None = None,
-    until_load: int | None = None,
-) -> SourceSQL:
-    """SQL for one source: extract current versions, then records and long field values.
-
-    With `after_load`, only the records that a load after that one touched (new keys, or a
-    new version of a known key) are extracted: what incremental resolution cleans. With
-    `until_load`, loads after that one are left for the next run: the collector keeps landing
-    while a run cleans, and a run records the last load it started from, so what it cleaned
-    beyond that would be cleaned again, as a new version of itself, by the next one.
-    """
+    rid: str,
+    where: str,
+    amount_text: bool = False,
+) -> _Selects:
+    """SELECT texts shared by the batch cleaning (`source_sql`) and the express path
+    (`express_sql`): `rid` numbers `_src`'s rows, `where` narrows the landed rows."""
     meta: list[tuple[str, str]] = []  # (alias, path)
     if mapping.event_time:
         meta.append(("t", mapping.event_time.field))
@@ -219,13 +225,6 @@ def source_sql(
     paths = [FieldSpec(field=p).json_path() for _, p in meta] + [f.spec.json_path() for f in fields]
     idx = {alias: i + 1 for i, (alias, _) in enumerate(meta)}
     path_list = "[" + ", ".join(literal(p) for p in paths) + "]"
-    until = f" AND load_id <= {int(until_load)}" if until_load is not None else ""
-    touched = until
-    if after_load is not None:
-        touched += (
-            f"\n          AND record_key IN (SELECT record_key FROM landed_records "
-            f"WHERE source = {literal(mapping.name)} AND load_id > {int(after_load)}{until})"
-        )
     # a collected message is read with the collector's envelope laid over it (receivedAt, the
     # clock-corrected timestamp), as Segment delivers it; the raw message stays as received
     document = (
@@ -233,13 +232,12 @@ def source_sql(
         if mapping.collected
         else "payload"
     )
-    extract = f"""
-        CREATE OR REPLACE TEMP TABLE _src AS
-        SELECT {rid_base} + row_number() OVER () AS rid, record_key, load_id, file, row_number,
+    src = f"""
+        SELECT {rid} AS rid, record_key, load_id, file, row_number,
                loaded_at, json_extract_string({document}, {path_list}) AS j
         FROM landed_records
         WHERE source = {literal(mapping.name)} AND parse_error IS NULL
-          AND record_key IS NOT NULL AND trim(record_key) <> ''{touched}
+          AND record_key IS NOT NULL AND trim(record_key) <> ''{where}
         QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY load_id DESC,
                                    row_number DESC) = 1
     """
@@ -258,14 +256,14 @@ def source_sql(
     else:
         etype = "NULL"
     formats = mapping.event_time.formats if mapping.event_time else ()
+    amount_raw = f", {col('amount')} AS amount_text" if amount_text else ""
     records = f"""
-        INSERT INTO records
         SELECT rid, {literal(mapping.name)}, record_key, {literal(mapping.channel)}, load_id, file,
                row_number, loaded_at, {col("t")} AS event_time_raw,
                {event_time_sql(col("t"), formats)} AS event_time,
                {etype} AS event_type,
                TRY_CAST({col("amount")} AS DOUBLE) AS amount,
-               upper({col("currency")}) AS currency
+               upper({col("currency")}) AS currency{amount_raw}
         FROM _src
     """
     parts = []
@@ -278,7 +276,37 @@ def source_sql(
             f"{literal(mf.normaliser)}, {literal(mf.param)}, {v.value}, {v.status}, {v.reason} "
             f"FROM ({prepared_select(v, raw)})"
         )
-    field_values = ("INSERT INTO field_values " + " UNION ALL ".join(parts)) if parts else ""
+    return _Selects(src, records, " UNION ALL ".join(parts), idx, formats)
+
+
+def source_sql(
+    mapping: SourceMapping,
+    fields: list[MappedField],
+    junk: tuple[str, ...],
+    rid_base: int,
+    after_load: int | None = None,
+    until_load: int | None = None,
+) -> SourceSQL:
+    """SQL for one source: extract current versions, then records and long field values.
+
+    With `after_load`, only the records that a load after that one touched (new keys, or a
+    new version of a known key) are extracted: what incremental resolution cleans. With
+    `until_load`, loads after that one are left for the next run: the collector keeps landing
+    while a run cleans, and a run records the last load it started from, so what it cleaned
+    beyond that would be cleaned again, as a new version of itself, by the next one.
+    """
+    until = f" AND load_id <= {int(until_load)}" if until_load is not None else ""
+    touched = until
+    if after_load is not None:
+        touched += (
+            f"\n          AND record_key IN (SELECT record_key FROM landed_records "
+            f"WHERE source = {literal(mapping.name)} AND load_id > {int(after_load)}{until})"
+        )
+    sel = _selects(mapping, fields, junk, f"{rid_base} + row_number() OVER ()", touched)
+    idx, formats = sel.idx, sel.formats
+    extract = f"CREATE OR REPLACE TEMP TABLE _src AS {sel.src}"
+    records = f"INSERT INTO records {sel.records}"
+    field_values = f"INSERT INTO field_values {sel.field_values}" if sel.field_values else ""
     rejects: list[str] = []
     if mapping.event_time:
         shown = ", ".join(formats) if formats else "ISO-8601 or epoch"
@@ -302,3 +330,35 @@ def source_sql(
               AND nullif(trim(s.j[{idx["amount"]}]), '') IS NOT NULL
         """)
     return SourceSQL(extract, records, field_values, tuple(rejects))
+
+
+@dataclass(frozen=True)
+class ExpressSQL:
+    """One source's records and field values as two SELECTs over the landed rows of a load
+    range: `$1` < load_id <= `$2`, rids from `$3` + 1 in landing order (both statements
+    number them alike); the records carry one more column, the order amount's text (a
+    record whose amount does not parse needs a reject). Prepared once per connection
+    (`clean.express`), they skip the planning that makes up most of a small batch's
+    cleaning time."""
+
+    records: str
+    field_values: str
+
+
+def express_sql(
+    mapping: SourceMapping, fields: list[MappedField], junk: tuple[str, ...]
+) -> ExpressSQL:
+    sel = _selects(
+        mapping,
+        fields,
+        junk,
+        "$3 + row_number() OVER (ORDER BY load_id, row_number)",
+        " AND load_id > $1 AND load_id <= $2",
+        amount_text=True,
+    )
+    src = f"WITH _src AS ({sel.src}) "
+    values = sel.field_values or (
+        "SELECT NULL::BIGINT, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+        "WHERE false"
+    )
+    return ExpressSQL(src + sel.records, src + values)

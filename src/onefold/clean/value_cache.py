@@ -54,9 +54,10 @@ def cache_param(
     return ctx.fingerprint
 
 
-def _function(
+def normaliser_function(
     normaliser: str, param: str, ctx: CleaningContext, junk: JunkFilter
 ) -> Callable[[str], Normalised]:
+    """The Python normaliser behind cache entries of (`normaliser`, `param`)."""
     region = param.split("|", 1)[0]
     if normaliser.startswith("id."):
         return partial(
@@ -101,7 +102,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 def normalise_chunk(normaliser: str, param: str, ctx: CleaningContext, raws: list[str]) -> Columns:
     """Normalise a list of raw values; runs in a worker process for large runs."""
-    fn = _function(normaliser, param, ctx, JunkFilter(ctx.junk_values))
+    fn = normaliser_function(normaliser, param, ctx, JunkFilter(ctx.junk_values))
     results = [fn(r) for r in raws]
     return (
         [r.value for r in results],

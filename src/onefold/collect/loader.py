@@ -67,7 +67,7 @@ def land_frames(engine: Engine, frames: Sequence[tuple[Position, Frame]]) -> dic
             stored = {
                 s: store_messages(
                     engine, s, messages.filter(pc.equal(messages["source"], s)), exact=exact
-                )
+                ).ids
                 for s in sources
             }
             store_rejects(engine, rejects)

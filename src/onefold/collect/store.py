@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -112,20 +113,26 @@ def rejects_table(rejects: Sequence[tuple[str, str, Rejected]]) -> pa.Table:
     )
 
 
-def store_messages(
-    engine: Engine, source: str, table: pa.Table, *, exact: bool = False
-) -> set[str]:
+class Stored(NamedTuple):
+    """What `store_messages` landed: its load (None when every id was held already) and the
+    message ids stored now."""
+
+    load_id: int | None
+    ids: set[str]
+
+
+def store_messages(engine: Engine, source: str, table: pa.Table, *, exact: bool = False) -> Stored:
     """Inside the caller's transaction: land the first row of each message id in `table` (one
-    source's rows of `MESSAGE_SCHEMA`); returns the ids stored now. Without `exact`, every id
-    must be new to `source` — one it holds already raises `ConstraintViolation` (run the
-    transaction again with `exact`)."""
+    source's rows of `MESSAGE_SCHEMA`). Without `exact`, every id must be new to `source` —
+    one it holds already raises `ConstraintViolation` (run the transaction again with
+    `exact`)."""
     ids = table["record_key"].to_pylist()
     first = dict.fromkeys(ids)
     if len(first) < len(ids):  # one id in two frames of a load: keep its first row
         position = {mid: i for i, mid in reversed(list(enumerate(ids)))}
         table = table.take(pa.array(sorted(position.values()), pa.int64()))
     if not first:
-        return set()
+        return Stored(None, set())
     table = table.append_column("row_number", pa.array(range(1, table.num_rows + 1), pa.int64()))
     engine.register(_MESSAGES, table)
     if exact:
@@ -138,7 +145,7 @@ def store_messages(
             )
         }
         if not fresh:
-            return fresh
+            return Stored(None, fresh)
         if len(fresh) < len(first):
             table = table.filter(pc.is_in(table["record_key"], pa.array(list(fresh), pa.string())))
             engine.register(_MESSAGES, table)
@@ -160,7 +167,7 @@ def store_messages(
         [source, load_id, now, file],
         step=f"land {file}",
     )
-    return fresh
+    return Stored(load_id, fresh)
 
 
 def store_rejects(engine: Engine, table: pa.Table) -> None:

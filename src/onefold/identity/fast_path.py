@@ -40,6 +40,7 @@ import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -100,20 +101,67 @@ class _Rules:
     unique: tuple[str, ...] | None  # None: name evidence is off
 
 
-def resolve_fast(
+@dataclass
+class FastPlan:
+    """The fast path's decision for a set of new records, before anything is written."""
+
+    #: each qualifying component: its records and the profiles it joins (none: a new one)
+    fast: list[tuple[list[_Record], tuple[str, ...]]]
+    #: rids of the records left to the region run
+    rest: list[int]
+    merges: dict[tuple[str, ...], _Merge]
+    #: each fast component's profile id (joined, surviving or minted), in `fast`'s order
+    ids: list[str]
+    nodes: dict[tuple[str, str], tuple[int, bool]]
+    new_nodes: dict[tuple[str, str], tuple[int, bool]]
+    #: (rid, profile_id) of every placed record
+    placed: list[tuple[int, str]]
+    #: (rid, node_id, id_type, value, is_new) of the placed records' identifiers
+    node_rows: list[tuple[int, int, str, str, bool]]
+    #: (member_key, profile_id) new to `profile_keys`
+    keys: list[tuple[str, str]]
+    #: the identifier rows of every profile the records join
+    id_rows: IdRows
+    deciding: float = 0.0
+
+    @property
+    def existing(self) -> list[str]:
+        return sorted({p for _, ps in self.fast for p in ps})
+
+    @property
+    def created(self) -> list[str]:
+        return [pid for (_, ps), pid in zip(self.fast, self.ids, strict=True) if not ps]
+
+    @property
+    def absorbed(self) -> list[tuple[str, str]]:
+        """(merged profile, its survivor) pairs."""
+        return [(a, m.survivor) for m in self.merges.values() for a in m.absorbed]
+
+    def result(self, writing: float) -> FastResult:
+        return FastResult(
+            len(self.placed),
+            sum(1 for _, ps in self.fast if ps),
+            len(self.created),
+            len(self.new_nodes),
+            len(self.rest),
+            self.deciding,
+            writing,
+            len(self.absorbed),
+        )
+
+
+def plan_fast(
     engine: Engine,
+    records: dict[int, _Record],
     settings: IdentitySettings,
     source_priority: tuple[str, ...],
-    base: int,
     run_id: int,
     conflicts: ConflictCache,
-) -> FastResult:
-    """Place the new records (rid > base) that qualify; write `_fresh(rid)` with the rest.
-
-    Writes inside the caller's transaction.
-    """
+) -> FastPlan:
+    """Which of `records` take the fast path, into which profiles, under which ids: the
+    reads and checks of the module docstring, shared by the SQL write (`resolve_fast`) and
+    the express path (`identity.express`)."""
     t0 = time.perf_counter()
-    records = _new_records(engine, base)
     values = sorted({v for r in records.values() for v in r.values})
     nodes = _known_nodes(engine, values)
     linking = set(settings.linking_types)
@@ -143,10 +191,10 @@ def resolve_fast(
     id_rows = _identifier_rows(engine, claimed)
     counts = _type_counts(id_rows, rules.profile_limits)
     held_values: dict[str, set[tuple[str, str]]] = {}
-    for pid, t, v, _ in id_rows:
+    for pid, t, v, *_ in id_rows:
         if t in linking:
             held_values.setdefault(pid, set()).add((t, v))
-    blocked = conflicts.get(engine) & claimed
+    blocked = conflicts.get(engine) & claimed if claimed else set()
     named = _named_profiles(engine, claimed) if rules.unique is not None else set()
     fast: list[tuple[list[_Record], tuple[str, ...]]] = []
     rest: list[int] = []
@@ -160,86 +208,107 @@ def resolve_fast(
     kept = [(m, p) for m, p in fast if len(p) < 2 or p in merges]
     rest.extend(r.rid for m, p in fast if len(p) >= 2 and p not in merges for r in m)
     fast = kept
-    engine.execute(f"CREATE OR REPLACE TEMP TABLE {FRESH} (rid BIGINT)")
-    if rest:
-        _insert(engine, FRESH, {"rid": pa.array(rest, pa.int64())})
+    plan = FastPlan(fast, rest, merges, [], nodes, {}, [], [], [], id_rows)
     if not fast:
-        return FastResult(0, 0, 0, 0, len(rest), time.perf_counter() - t0)
+        plan.deciding = time.perf_counter() - t0
+        return plan
 
-    ids = _mint_ids(engine, fast, linking, run_id, merges)
-    new_nodes = _number_new_nodes(
+    plan.ids = _mint_ids(engine, fast, linking, run_id, merges)
+    plan.new_nodes = _number_new_nodes(
         engine, {v for m, _ in fast for r in m for v in r.values if v not in nodes}
     )
-    nodes.update(new_nodes)
-    placed: list[tuple[int, str]] = []
-    node_rows: list[tuple[int, int, str, str, bool]] = []
-    keys: list[tuple[str, str]] = []
-    for (members, _), pid in zip(fast, ids, strict=True):
+    nodes.update(plan.new_nodes)
+    for (members, _), pid in zip(fast, plan.ids, strict=True):
         for r in members:
-            placed.append((r.rid, pid))
-            node_rows.extend(
-                (r.rid, nodes[(t, v)][0], t, v, (t, v) in new_nodes) for t, v in r.values
+            plan.placed.append((r.rid, pid))
+            plan.node_rows.extend(
+                (r.rid, nodes[(t, v)][0], t, v, (t, v) in plan.new_nodes) for t, v in r.values
             )
         new_linking = sorted(
-            {(t, v) for r in members for t, v in r.values if t in linking and (t, v) in new_nodes}
+            {
+                (t, v)
+                for r in members
+                for t, v in r.values
+                if t in linking and (t, v) in plan.new_nodes
+            }
         )
-        keys.extend((f"{t}:{v}", pid) for t, v in new_linking)
+        plan.keys.extend((f"{t}:{v}", pid) for t, v in new_linking)
         if not any(t in linking for r in members for t, _ in r.values):
-            keys.extend((f"record:{r.source}/{r.key}", pid) for r in members)
+            plan.keys.extend((f"record:{r.source}/{r.key}", pid) for r in members)
+    plan.deciding = time.perf_counter() - t0
+    return plan
+
+
+def resolve_fast(
+    engine: Engine,
+    settings: IdentitySettings,
+    source_priority: tuple[str, ...],
+    base: int,
+    run_id: int,
+    conflicts: ConflictCache,
+) -> FastResult:
+    """Place the new records (rid > base) that qualify; write `_fresh(rid)` with the rest.
+
+    Writes inside the caller's transaction.
+    """
+    plan = plan_fast(
+        engine, _new_records(engine, base), settings, source_priority, run_id, conflicts
+    )
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {FRESH} (rid BIGINT)")
+    if plan.rest:
+        _insert(engine, FRESH, {"rid": pa.array(plan.rest, pa.int64())})
+    if not plan.fast:
+        return plan.result(0.0)
     _insert(
         engine,
         "_fast_records",
         {
-            "rid": pa.array([r for r, _ in placed], pa.int64()),
-            "profile_id": pa.array([p for _, p in placed], pa.string()),
+            "rid": pa.array([r for r, _ in plan.placed], pa.int64()),
+            "profile_id": pa.array([p for _, p in plan.placed], pa.string()),
         },
     )
     _insert(
         engine,
         "_fast_nodes",
         {
-            "rid": pa.array([n[0] for n in node_rows], pa.int64()),
-            "node_id": pa.array([n[1] for n in node_rows], pa.int64()),
-            "id_type": pa.array([n[2] for n in node_rows], pa.string()),
-            "value": pa.array([n[3] for n in node_rows], pa.string()),
-            "is_new": pa.array([n[4] for n in node_rows], pa.bool_()),
+            "rid": pa.array([n[0] for n in plan.node_rows], pa.int64()),
+            "node_id": pa.array([n[1] for n in plan.node_rows], pa.int64()),
+            "id_type": pa.array([n[2] for n in plan.node_rows], pa.string()),
+            "value": pa.array([n[3] for n in plan.node_rows], pa.string()),
+            "is_new": pa.array([n[4] for n in plan.node_rows], pa.bool_()),
         },
     )
     _insert(
         engine,
         "_fast_keys",
         {
-            "member_key": pa.array([k for k, _ in keys], pa.string()),
-            "profile_id": pa.array([p for _, p in keys], pa.string()),
+            "member_key": pa.array([k for k, _ in plan.keys], pa.string()),
+            "profile_id": pa.array([p for _, p in plan.keys], pa.string()),
         },
     )
-    absorbed = [(a, m.survivor) for m in merges.values() for a in m.absorbed]
     _insert(
         engine,
         "_fast_merge",
         {
-            "absorbed": pa.array([a for a, _ in absorbed], pa.string()),
-            "survivor": pa.array([s for _, s in absorbed], pa.string()),
+            "absorbed": pa.array([a for a, _ in plan.absorbed], pa.string()),
+            "survivor": pa.array([s for _, s in plan.absorbed], pa.string()),
         },
     )
-    existing = sorted({p for _, ps in fast for p in ps})
-    created = [pid for (_, ps), pid in zip(fast, ids, strict=True) if not ps]
     t1 = time.perf_counter()
-    _write(engine, base, run_id, existing + created, created, settings, source_priority)
-    if merges:
-        _write_merges(engine, run_id, list(merges.values()))
+    _write(
+        engine,
+        base,
+        run_id,
+        plan.existing + plan.created,
+        plan.created,
+        settings,
+        source_priority,
+    )
+    if plan.merges:
+        _write_merges(engine, run_id, list(plan.merges.values()))
     for t in STAGED:
         engine.execute(f"DROP TABLE IF EXISTS {t}")
-    return FastResult(
-        len(placed),
-        sum(1 for _, ps in fast if ps),
-        len(created),
-        len(new_nodes),
-        len(rest),
-        t1 - t0,
-        time.perf_counter() - t1,
-        len(absorbed),
-    )
+    return plan.result(time.perf_counter() - t1)
 
 
 #: Up to this many keys a probe lists them as constants, which DuckDB answers from the ART
@@ -329,8 +398,10 @@ def _holders(
     return out
 
 
-#: (profile_id, id_type, value, shared) of the profiles the new records join.
-IdRows = list[tuple[str, str, str, bool]]
+#: Rows of `profile_identifiers` (profile_id, id_type, value, shared, records, first_seen,
+#: last_seen, sources) of the profiles the new records join: the checks read the first four,
+#: the express path's profile rows (`identity.express`) all of them.
+IdRows = list[tuple[Any, ...]]
 
 
 def _identifier_rows(engine: Engine, profiles: Iterable[str]) -> IdRows:
@@ -339,12 +410,11 @@ def _identifier_rows(engine: Engine, profiles: Iterable[str]) -> IdRows:
     pids = sorted(profiles)
     if not pids:
         return []
-    rows = engine.fetchall(
-        "SELECT profile_id, id_type, value, shared FROM profile_identifiers "
-        f"WHERE profile_id IN {_among(engine, pids, '_fast_k')}",
+    return engine.fetchall(
+        "SELECT profile_id, id_type, value, shared, records, first_seen, last_seen, sources "
+        f"FROM profile_identifiers WHERE profile_id IN {_among(engine, pids, '_fast_k')}",
         step="fast path: profile identifiers",
     )
-    return [(str(p), str(t), str(v), bool(sh)) for p, t, v, sh in rows]
 
 
 def _named_profiles(engine: Engine, profiles: Iterable[str]) -> set[str]:
@@ -362,7 +432,7 @@ def _named_profiles(engine: Engine, profiles: Iterable[str]) -> set[str]:
 
 def _type_counts(rows: IdRows, limited: dict[str, int]) -> dict[tuple[str, str], int]:
     out: dict[tuple[str, str], int] = {}
-    for pid, t, _, _ in rows:
+    for pid, t, *_ in rows:
         if t in limited:
             out[(pid, t)] = out.get((pid, t), 0) + 1
     return out
@@ -489,7 +559,7 @@ def _plan_merges(
         )
     )
     keys: dict[str, int] = {}  # member keys: the profile's non-shared linking values
-    for pid, t, _, shared in id_rows:
+    for pid, t, _, shared, *_ in id_rows:
         if t in linking and not shared:
             keys[pid] = keys.get(pid, 0) + 1
     first_ref = dict(
