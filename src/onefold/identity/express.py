@@ -7,7 +7,7 @@ those statements, like the batch cleaning's, cost DuckDB far more to *plan* than
 handful of messages from collected (HTTP) sources, this module does the same work with no
 statement that needs planning to speak of:
 
-- the records are cleaned by prepared statements and the Python normalisers
+- the records are cleaned in Python, by the normalisers the batch stage uses
   (`clean.express`);
 - the fast path's own decision (`plan_fast`) places them — the same checks, so the same
   profiles, or nothing happens here;
@@ -17,8 +17,9 @@ statement that needs planning to speak of:
   plain inserts.
 
 What it does not take it declines *before writing anything* (None), and the caller runs the
-batch stages: a reject to write, a file (not collected) load, an order amount (revenue sums
-are SQL's rounding), records the fast path leaves to the region run, a golden-record choice
+batch stages: a file (not collected) load, an order (its amount is
+checked and summed in SQL), a value the two could read differently (see
+`clean.express`), records the fast path leaves to the region run, a golden-record choice
 that only row order would settle (two emails seen at the same instant), or a name whose
 script the Python check cannot be sure of. The tests resolve the same events through this
 path, the SQL fast path and a full run, and compare every profile table.
@@ -65,6 +66,8 @@ class Declined(Exception):
 class ExpressResult:
     records: int
     values: int
+    #: invalid and junk values written to the rejects
+    rejects: int
     fast: FastResult
 
 
@@ -79,6 +82,9 @@ def resolve_express(
     base: int,
     run_id: int,
     conflicts: ConflictCache,
+    *,
+    graph_run: int | None = None,
+    top_node: int | None = None,
 ) -> ExpressResult | None:
     """Clean and place the records landed in (after, until] for `sources` (all collected),
     rids from base + 1; None (nothing written) when the express path declines them.
@@ -86,18 +92,20 @@ def resolve_express(
     Writes inside the caller's transaction.
     """
     t0 = time.perf_counter()
-    cleaned: list[CleanRecord] = []
-    for source in sorted(sources):
-        got = cleaner.clean(engine, source, after, until, base + len(cleaned))
-        if got is None:
-            return None
-        cleaned.extend(got)
+    cleaned = cleaner.clean(engine, sorted(sources), after, until, base)
     if not cleaned or len(cleaned) > EXPRESS_MAX_RECORDS:
         return None
-    if any(r.row[11] is not None for r in cleaned):  # an order: revenue is summed in SQL
-        return None
     records = {r.rid: _identity_record(r) for r in cleaned}
-    plan = plan_fast(engine, records, settings, source_priority, run_id, conflicts)
+    plan = plan_fast(
+        engine,
+        records,
+        settings,
+        source_priority,
+        run_id,
+        conflicts,
+        graph_run=graph_run,
+        top_node=top_node,
+    )
     if plan.rest:
         return None
     t1 = time.perf_counter()
@@ -108,7 +116,8 @@ def resolve_express(
     plan.deciding = t1 - t0 + writes.reading
     _write(engine, plan, cleaned, writes, settings, run_id)
     values = sum(len(r.values) for r in cleaned)
-    return ExpressResult(len(cleaned), values, plan.result(time.perf_counter() - t1))
+    rejects = sum(len(r.rejects) for r in cleaned)
+    return ExpressResult(len(cleaned), values, rejects, plan.result(time.perf_counter() - t1))
 
 
 def _identity_record(r: CleanRecord) -> _Record:
@@ -275,12 +284,11 @@ def _read_profiles(
     if not pids:
         return {}, [], []
     among = literal_list(pids)
-    profiles = {
-        str(d["profile_id"]): d
-        for d in engine.fetch_dicts(
-            f"SELECT * FROM profiles WHERE profile_id IN {among}", step="express: profiles"
-        )
-    }
+    rows = engine.fetchall(
+        f"SELECT {', '.join(_PROFILE_COLUMNS)} FROM profiles WHERE profile_id IN {among}",
+        step="express: profiles",
+    )
+    profiles = {str(r[0]): dict(zip(_PROFILE_COLUMNS, r, strict=True)) for r in rows}
     rows = engine.fetchall(
         f"""
         SELECT 'trait', profile_id, trait, value, source, observed_at FROM profile_traits
@@ -394,6 +402,8 @@ def _write(
     step = "express: write"
     _insert(engine, "records", [r.row for r in cleaned], step)
     _insert(engine, "record_values", [v for r in cleaned for v in r.values], step)
+    now = datetime.now(UTC)
+    _insert(engine, "rejects", [(*x, now) for r in cleaned for x in r.rejects], step)
     linking = set(settings.linking_types)
     new_nodes = sorted({(n, t, v) for _rid, n, t, v, new in plan.node_rows if new})
     _insert(

@@ -157,10 +157,14 @@ def plan_fast(
     source_priority: tuple[str, ...],
     run_id: int,
     conflicts: ConflictCache,
+    *,
+    graph_run: int | None = None,
+    top_node: int | None = None,
 ) -> FastPlan:
     """Which of `records` take the fast path, into which profiles, under which ids: the
     reads and checks of the module docstring, shared by the SQL write (`resolve_fast`) and
-    the express path (`identity.express`)."""
+    the express path (`identity.express`). `graph_run` (`LAST_GRAPH_RUN`) and `top_node`
+    (the largest node id) save their reads when the caller knows them."""
     t0 = time.perf_counter()
     values = sorted({v for r in records.values() for v in r.values})
     nodes = _known_nodes(engine, values)
@@ -194,7 +198,7 @@ def plan_fast(
     for pid, t, v, *_ in id_rows:
         if t in linking:
             held_values.setdefault(pid, set()).add((t, v))
-    blocked = conflicts.get(engine) & claimed if claimed else set()
+    blocked = conflicts.get(engine, graph_run) & claimed if claimed else set()
     named = _named_profiles(engine, claimed) if rules.unique is not None else set()
     fast: list[tuple[list[_Record], tuple[str, ...]]] = []
     rest: list[int] = []
@@ -215,7 +219,7 @@ def plan_fast(
 
     plan.ids = _mint_ids(engine, fast, linking, run_id, merges)
     plan.new_nodes = _number_new_nodes(
-        engine, {v for m, _ in fast for r in m for v in r.values if v not in nodes}
+        engine, {v for m, _ in fast for r in m for v in r.values if v not in nodes}, top_node
     )
     nodes.update(plan.new_nodes)
     for (members, _), pid in zip(fast, plan.ids, strict=True):
@@ -246,13 +250,15 @@ def resolve_fast(
     base: int,
     run_id: int,
     conflicts: ConflictCache,
+    graph_run: int | None = None,
 ) -> FastResult:
     """Place the new records (rid > base) that qualify; write `_fresh(rid)` with the rest.
 
     Writes inside the caller's transaction.
     """
+    records = _new_records(engine, base)
     plan = plan_fast(
-        engine, _new_records(engine, base), settings, source_priority, run_id, conflicts
+        engine, records, settings, source_priority, run_id, conflicts, graph_run=graph_run
     )
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {FRESH} (rid BIGINT)")
     if plan.rest:
@@ -694,12 +700,13 @@ def _mint_ids(
 
 
 def _number_new_nodes(
-    engine: Engine, values: set[tuple[str, str]]
+    engine: Engine, values: set[tuple[str, str]], top: int | None
 ) -> dict[tuple[str, str], tuple[int, bool]]:
     """Ids for values never seen, after the largest, in node-key order (as the region does)."""
     if not values:
         return {}
-    top = int(engine.fetchone("SELECT coalesce(max(node_id), 0) FROM identity_nodes"))
+    if top is None:
+        top = int(engine.fetchone("SELECT coalesce(max(node_id), 0) FROM identity_nodes"))
     ordered = sorted(values, key=lambda tv: f"{tv[0]}:{tv[1]}")
     return {tv: (top + i, False) for i, tv in enumerate(ordered, start=1)}
 
@@ -743,8 +750,10 @@ class ConflictCache:
         self._key: int | None = None
         self._profiles: set[str] = set()
 
-    def get(self, engine: Engine) -> set[str]:
-        key = int(engine.fetchone(LAST_GRAPH_RUN))
+    def get(self, engine: Engine, key: int | None = None) -> set[str]:
+        """The conflicted profiles; `key` is `LAST_GRAPH_RUN`'s answer if already read."""
+        if key is None:
+            key = int(engine.fetchone(LAST_GRAPH_RUN))
         if key != self._key:
             self._profiles, self._key = conflicted_profiles(engine), key
         return self._profiles
