@@ -47,7 +47,7 @@ from onefold.identity.clustering import cluster_components, relabel_components
 from onefold.identity.express import EXPRESS_MAX_RECORDS, resolve_express
 from onefold.identity.fast_path import (
     FRESH,
-    LAST_GRAPH_RUN,
+    GRAPH_RUN,
     ConflictCache,
     FastResult,
     resolve_fast,
@@ -146,6 +146,7 @@ class Workspace:
         self._express: ExpressCleaner | None = None
         #: (run id, largest rid, largest node id) after this workspace's last express run
         self._tops: tuple[int, int, int] | None = None
+        self._seen = _Seen(0, 0, 0)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -175,6 +176,7 @@ class Workspace:
         other._conflicts = ConflictCache()
         other._express = None
         other._tops = None
+        other._seen = _Seen(0, 0, 0)
         return other
 
     def close(self) -> None:
@@ -279,41 +281,54 @@ class Workspace:
 
     def _next_run(self) -> _Run:
         """Everything a run reads about the runs before it, in one statement: each part
-        alone costs a millisecond or two to plan, which a real-time run feels. A UNION of
-        independent parts, not a row of scalar subqueries: DuckDB orders those as joins, and
-        that search took it 10–30 ms."""
-        after = "SELECT coalesce(max(max_load_id), 0) FROM runs WHERE kind IN " + RESOLVES
+        alone costs a millisecond or two to plan, which a real-time run feels.
+
+        A UNION of independent parts, not a row of scalar subqueries: DuckDB orders those as
+        joins, and that search took it 10–30 ms. The runs and loads tables gain a row per
+        real-time run, so they are read from the last run this workspace saw on: run ids and
+        load ids only grow, and the zone maps skip the rest.
+        """
+        seen = self._seen
         profiles = ""
         if self._resolved_seen:  # before, the table may not exist
-            profiles = "\n            UNION ALL SELECT 'profiles', count(*), NULL FROM profiles"
+            profiles = "UNION ALL SELECT 'profiles', count(*), NULL, NULL, NULL FROM profiles"
         rows = self.engine.fetchall(
             f"""
-            SELECT 'last_run' AS k, coalesce(max(run_id), 0) AS n, NULL AS s FROM runs
-            UNION ALL SELECT 'max_load', coalesce(max(load_id), 0), NULL FROM loads
-            UNION ALL (SELECT 'fingerprint', NULL, fingerprint FROM runs
-                       WHERE kind IN {RESOLVES} ORDER BY run_id DESC LIMIT 1)
-            UNION ALL SELECT 'after', ({after}), NULL
-            UNION ALL SELECT 'graph_run', ({LAST_GRAPH_RUN}), NULL
-            UNION ALL SELECT 'overrides', count(*), NULL FROM overrides
-            UNION ALL SELECT 'rejects', count(*), NULL FROM rejects{profiles}
-            UNION ALL SELECT 'load', rows_new, source || chr(0) || file FROM loads
-                      WHERE load_id > ({after})
+            SELECT 'runs' AS k, max(run_id) AS a, max(max_load_id) AS b,
+                   max(run_id) FILTER (WHERE {GRAPH_RUN}) AS c,
+                   arg_max(fingerprint, run_id) AS s
+            FROM runs WHERE run_id >= {seen.run_id}
+            UNION ALL SELECT 'max_load', max(load_id), NULL, NULL, NULL FROM loads
+                      WHERE load_id >= {seen.max_load}
+            UNION ALL SELECT 'overrides', count(*), NULL, NULL, NULL FROM overrides
+            UNION ALL SELECT 'rejects', count(*), NULL, NULL, NULL FROM rejects
+            {profiles}
+            UNION ALL SELECT 'load', rows_new, NULL, NULL, source || chr(0) || file FROM loads
+                      WHERE load_id > (SELECT coalesce(max(max_load_id), 0) FROM runs
+                                       WHERE run_id >= {seen.run_id})
             """,
             step="run state",
         )
-        got = {str(k): (n, s) for k, n, s in rows if k != "load"}
+        got = {str(r[0]): r[1:] for r in rows if r[0] != "load"}
+        last_run, after, graph_run, fingerprint = got["runs"]
+        max_load = got["max_load"][0]
+        self._seen = _Seen(
+            int(last_run or seen.run_id),
+            int(max_load or seen.max_load),
+            max(int(graph_run or 0), seen.graph_run),
+        )
         return _Run(
-            int(got["last_run"][0]) + 1,
+            self._seen.run_id + 1,
             datetime.now(UTC),
-            int(got["max_load"][0]),
+            self._seen.max_load,
             self._fingerprint(),
-            got["fingerprint"][1] if "fingerprint" in got else None,
-            int(got["after"][0]),
-            int(got["graph_run"][0]),
+            fingerprint,
+            int(after or 0),
+            self._seen.graph_run,
             int(got["overrides"][0]),
             int(got["rejects"][0]),
             int(got["profiles"][0]) if "profiles" in got else None,
-            [_load_entry(str(s), int(n)) for k, n, s in rows if k == "load"],
+            [_load_entry(str(r[4]), int(r[1])) for r in rows if r[0] == "load"],
         )
 
     def _why_full(self, run: _Run) -> str | None:
@@ -808,13 +823,19 @@ class Workspace:
         self._resolved_seen = True
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """The newest run (and its graph run) and load a workspace has seen: where its next
+    look at the runs and loads tables starts (see `Workspace._next_run`)."""
+
+    run_id: int
+    max_load: int
+    graph_run: int
+
+
 def _load_entry(source_and_file: str, rows_new: int) -> tuple[str, str, int]:
     source, file = source_and_file.split("\0", 1)
     return source, file, rows_new
-
-
-#: The run kinds that resolve (others record deletions and the like).
-RESOLVES = "('resolve', 'incremental')"
 
 
 @dataclass(frozen=True)

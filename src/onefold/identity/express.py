@@ -105,6 +105,7 @@ def resolve_express(
         conflicts,
         graph_run=graph_run,
         top_node=top_node,
+        documents=True,
     )
     if plan.rest:
         return None
@@ -179,7 +180,10 @@ class _ProfileWrites:
         worst = len(source_priority)
         by_rid = {r.rid: r for r in cleaned}
         placed = dict(plan.placed)
-        old_profiles, old_traits, old_consents = _read_profiles(engine, plan.existing)
+        docs = plan.documents or {}
+        old_profiles = {p: docs[p][0] for p in plan.existing}
+        old_traits = [(p, *t) for p in plan.existing for t in docs[p][2]]
+        old_consents = [(p, *c) for p in plan.existing for c in docs[p][3]]
         self.reading = time.perf_counter() - t0
 
         # identifiers: the old rows (a merged profile's under its survivor) plus the new
@@ -275,35 +279,6 @@ def _no_activity() -> dict[str, Any]:
         "sources": set(),
         "revenue": None,
     }
-
-
-def _read_profiles(
-    engine: Engine, pids: list[str]
-) -> tuple[dict[str, dict[str, Any]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The profiles rows of `pids`, and their trait and consent winners."""
-    if not pids:
-        return {}, [], []
-    among = literal_list(pids)
-    rows = engine.fetchall(
-        f"SELECT {', '.join(_PROFILE_COLUMNS)} FROM profiles WHERE profile_id IN {among}",
-        step="express: profiles",
-    )
-    profiles = {str(r[0]): dict(zip(_PROFILE_COLUMNS, r, strict=True)) for r in rows}
-    rows = engine.fetchall(
-        f"""
-        SELECT 'trait', profile_id, trait, value, source, observed_at FROM profile_traits
-        WHERE profile_id IN {among}
-        UNION ALL
-        SELECT 'consent', profile_id, purpose, status, source, observed_at
-        FROM profile_consents WHERE profile_id IN {among}
-        """,
-        step="express: winners",
-    )
-    return (
-        profiles,
-        [r[1:] for r in rows if r[0] == "trait"],
-        [r[1:] for r in rows if r[0] == "consent"],
-    )
 
 
 def _latest(

@@ -123,6 +123,8 @@ class FastPlan:
     #: the identifier rows of every profile the records join
     id_rows: IdRows
     deciding: float = 0.0
+    #: their `profile_docs` rows, when the plan was made from them (`documents=True`)
+    documents: Documents | None = None
 
     @property
     def existing(self) -> list[str]:
@@ -160,16 +162,18 @@ def plan_fast(
     *,
     graph_run: int | None = None,
     top_node: int | None = None,
+    documents: bool = False,
 ) -> FastPlan:
     """Which of `records` take the fast path, into which profiles, under which ids: the
     reads and checks of the module docstring, shared by the SQL write (`resolve_fast`) and
     the express path (`identity.express`). `graph_run` (`LAST_GRAPH_RUN`) and `top_node`
-    (the largest node id) save their reads when the caller knows them."""
+    (the largest node id) save their reads when the caller knows them. With `documents`,
+    the joined profiles' rows are read from their documents, one index probe for all four
+    tables, and kept in the plan (the express path writes their next versions from them)."""
     t0 = time.perf_counter()
     values = sorted({v for r in records.values() for v in r.values})
-    nodes = _known_nodes(engine, values)
     linking = set(settings.linking_types)
-    holders = _holders(engine, [(t, v) for t, v in values if t in linking and (t, v) in nodes])
+    nodes, holders = _known_values(engine, values, linking)
 
     uf: UnionFind[object] = UnionFind()
     for r in records.values():
@@ -192,14 +196,17 @@ def plan_fast(
         {t: hub_exempt(settings, t) for t in settings.hub_limits},
         settings.unique_types if settings.name_conflict_similarity is not None else None,
     )
-    id_rows = _identifier_rows(engine, claimed)
+    docs = _documents(engine, claimed) if documents else None
+    id_rows = _identifier_rows(engine, claimed) if docs is None else _document_ids(docs)
     counts = _type_counts(id_rows, rules.profile_limits)
     held_values: dict[str, set[tuple[str, str]]] = {}
     for pid, t, v, *_ in id_rows:
         if t in linking:
             held_values.setdefault(pid, set()).add((t, v))
     blocked = conflicts.get(engine, graph_run) & claimed if claimed else set()
-    named = _named_profiles(engine, claimed) if rules.unique is not None else set()
+    named: set[str] = set()
+    if rules.unique is not None:
+        named = _named_profiles(engine, claimed) if docs is None else _named_in(docs)
     fast: list[tuple[list[_Record], tuple[str, ...]]] = []
     rest: list[int] = []
     for members in comps.values():
@@ -208,11 +215,11 @@ def plan_fast(
             rest.extend(r.rid for r in members)
         else:
             fast.append((members, profiles))
-    merges = _plan_merges(engine, fast, holders, id_rows, source_priority, linking)
+    merges = _plan_merges(engine, fast, holders, id_rows, source_priority, linking, docs)
     kept = [(m, p) for m, p in fast if len(p) < 2 or p in merges]
     rest.extend(r.rid for m, p in fast if len(p) >= 2 and p not in merges for r in m)
     fast = kept
-    plan = FastPlan(fast, rest, merges, [], nodes, {}, [], [], [], id_rows)
+    plan = FastPlan(fast, rest, merges, [], nodes, {}, [], [], [], id_rows, documents=docs)
     if not fast:
         plan.deciding = time.perf_counter() - t0
         return plan
@@ -368,40 +375,37 @@ def _new_records(engine: Engine, base: int) -> dict[int, _Record]:
     return out
 
 
-def _known_nodes(
-    engine: Engine, values: list[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[int, bool]]:
-    """(id_type, value) → (node_id, is_hub) for the values the graph already holds."""
+def _known_values(
+    engine: Engine, values: list[tuple[str, str]], linking: set[str]
+) -> tuple[dict[tuple[str, str], tuple[int, bool]], dict[tuple[str, str], list[tuple[str, bool]]]]:
+    """For the values the graph already holds: (id_type, value) → (node_id, is_hub), and for
+    the linking ones → the profiles holding it now and whether it is shared there. One
+    statement, each half answered from its own ART index."""
     if not values:
-        return {}
-    wanted = set(values)
+        return {}, {}
+    among = _among(engine, (v for _, v in values), "_fast_v")
     rows = engine.fetchall(
-        "SELECT id_type, value, node_id, is_hub FROM identity_nodes "
-        f"WHERE value IN {_among(engine, (v for _, v in values), '_fast_v')}",
+        f"""
+        SELECT 'node', id_type, value, node_id, NULL, is_hub FROM identity_nodes
+        WHERE value IN {among}
+        UNION ALL
+        SELECT 'holder', id_type, value, NULL, profile_id, shared FROM profile_identifiers
+        WHERE value IN {among}
+        """,
         step="fast path: known values",
     )
-    return {
-        (str(t), str(v)): (int(n), bool(h)) for t, v, n, h in rows if (str(t), str(v)) in wanted
-    }
-
-
-def _holders(
-    engine: Engine, values: list[tuple[str, str]]
-) -> dict[tuple[str, str], list[tuple[str, bool]]]:
-    """(id_type, value) → the profiles holding it now, and whether it is shared there."""
-    if not values:
-        return {}
     wanted = set(values)
-    rows = engine.fetchall(
-        "SELECT id_type, value, profile_id, shared FROM profile_identifiers "
-        f"WHERE value IN {_among(engine, (v for _, v in values), '_fast_v')}",
-        step="fast path: holders",
-    )
-    out: dict[tuple[str, str], list[tuple[str, bool]]] = {}
-    for t, v, pid, shared in rows:
-        if (str(t), str(v)) in wanted:
-            out.setdefault((str(t), str(v)), []).append((str(pid), bool(shared)))
-    return out
+    nodes = {
+        (str(t), str(v)): (int(n), bool(flag))
+        for kind, t, v, n, _, flag in rows
+        if kind == "node" and (str(t), str(v)) in wanted
+    }
+    holders: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for kind, t, v, _, pid, flag in rows:
+        tv = (str(t), str(v))
+        if kind == "holder" and tv in nodes and tv[0] in linking:
+            holders.setdefault(tv, []).append((str(pid), bool(flag)))
+    return nodes, holders
 
 
 #: Rows of `profile_identifiers` (profile_id, id_type, value, shared, records, first_seen,
@@ -434,6 +438,52 @@ def _named_profiles(engine: Engine, profiles: Iterable[str]) -> set[str]:
         step="fast path: named profiles",
     )
     return {str(p) for p, t in rows if t in NAME_TRAITS}
+
+
+#: profile_id → (its `profiles` row as a dict; its identifier rows (id_type, value, records,
+#: first_seen, last_seen, sources, shared); its trait rows (trait, value, source,
+#: observed_at); its consent rows (purpose, status, source, observed_at)), from
+#: `profile_docs`, which hold each profile's rows of those four tables.
+Documents = dict[
+    str,
+    tuple[dict[str, Any], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]],
+]
+
+
+def _documents(engine: Engine, profiles: Iterable[str]) -> Documents:
+    pids = sorted(profiles)
+    if not pids:
+        return {}
+    rows = engine.fetchall(
+        "SELECT profile_id, profile, identifiers, traits, consents FROM profile_docs "
+        f"WHERE profile_id IN {_among(engine, pids, '_fast_k')}",
+        step="fast path: profile documents",
+    )
+    return {
+        str(pid): (
+            profile,
+            [tuple(i.values()) for i in identifiers or ()],
+            [tuple(t.values()) for t in traits or ()],
+            [tuple(c.values()) for c in consents or ()],
+        )
+        for pid, profile, identifiers, traits, consents in rows
+    }
+
+
+def _document_ids(docs: Documents) -> IdRows:
+    """`_identifier_rows` from the documents."""
+    return [
+        (pid, t, v, shared, records, first, last, sources)
+        for pid, (_, ids, _, _) in sorted(docs.items())
+        for t, v, records, first, last, sources, shared in ids
+    ]
+
+
+def _named_in(docs: Documents) -> set[str]:
+    """`_named_profiles` from the documents."""
+    return {
+        pid for pid, (_, _, traits, _) in docs.items() if any(t[0] in NAME_TRAITS for t in traits)
+    }
 
 
 def _type_counts(rows: IdRows, limited: dict[str, int]) -> dict[tuple[str, str], int]:
@@ -547,6 +597,7 @@ def _plan_merges(
     id_rows: IdRows,
     source_priority: tuple[str, ...],
     linking: set[str],
+    docs: Documents | None = None,
 ) -> dict[tuple[str, ...], _Merge]:
     """Each component joining several profiles, as `stable_ids` merges them: the oldest id
     survives (then the one with most member keys, then the smallest), and each merge records
@@ -577,16 +628,27 @@ def _plan_merges(
     )
     winners: dict[tuple[str, str, str], list[tuple[tuple[int, float], object]]] = {}
     rank = {s: i for i, s in enumerate(source_priority)}
-    for kind, pid, name, value, source, observed in engine.fetchall(
-        f"""
-        SELECT 'trait', profile_id, trait, value, source, epoch(observed_at) FROM profile_traits
-        WHERE profile_id IN {among}
-        UNION ALL
-        SELECT 'consent', profile_id, purpose, status, source, epoch(observed_at)
-        FROM profile_consents WHERE profile_id IN {among}
-    """,
-        step="fast path: merges",
-    ):
+    if docs is None:
+        rows = engine.fetchall(
+            f"""
+            SELECT 'trait', profile_id, trait, value, source, epoch(observed_at)
+            FROM profile_traits WHERE profile_id IN {among}
+            UNION ALL
+            SELECT 'consent', profile_id, purpose, status, source, epoch(observed_at)
+            FROM profile_consents WHERE profile_id IN {among}
+        """,
+            step="fast path: merges",
+        )
+    else:
+        merging = {p for ps in groups for p in ps}
+        rows = [
+            (kind, pid, *row[:3], row[3].timestamp())
+            for pid, (_, _, traits, consents) in docs.items()
+            if pid in merging
+            for kind, rows_ in (("trait", traits), ("consent", consents))
+            for row in rows_
+        ]
+    for kind, pid, name, value, source, observed in rows:
         order = (rank.get(source, len(source_priority)) if kind == "trait" else 0, -observed)
         winners.setdefault((kind, str(pid), str(name)), []).append((order, (value, source)))
     out: dict[tuple[str, ...], _Merge] = {}
@@ -713,12 +775,10 @@ def _number_new_nodes(
 
 #: The last run that was not the fast path alone: only such a run (a region or a full one)
 #: rewrites `identity_conflicts` or moves the records of the profiles it involves.
-LAST_GRAPH_RUN = """
-    SELECT coalesce(max(run_id), 0) FROM runs
-    WHERE kind = 'resolve'
+GRAPH_RUN = """(kind = 'resolve'
        OR coalesce(TRY_CAST(stats->>'fast_records' AS BIGINT), 0)
-          < coalesce(TRY_CAST(stats->>'records' AS BIGINT), 0)
-"""
+          < coalesce(TRY_CAST(stats->>'records' AS BIGINT), 0))"""
+LAST_GRAPH_RUN = f"SELECT coalesce(max(run_id), 0) FROM runs WHERE {GRAPH_RUN}"
 
 
 def conflicted_profiles(engine: Engine) -> set[str]:
