@@ -111,10 +111,10 @@ def resolve_express(
         return None
     t1 = time.perf_counter()
     try:
-        writes = _ProfileWrites(engine, plan, cleaned, settings, source_priority)
+        writes = _ProfileWrites(plan, cleaned, source_priority)
     except Declined:
         return None
-    plan.deciding = t1 - t0 + writes.reading
+    plan.deciding = t1 - t0
     _write(engine, plan, cleaned, writes, settings, run_id)
     values = sum(len(r.values) for r in cleaned)
     rejects = sum(len(r.rejects) for r in cleaned)
@@ -163,13 +163,10 @@ class _ProfileWrites:
 
     def __init__(
         self,
-        engine: Engine,
         plan: FastPlan,
         cleaned: list[CleanRecord],
-        settings: IdentitySettings,
         source_priority: tuple[str, ...],
     ) -> None:
-        t0 = time.perf_counter()
         survivor = {a: s for a, s in plan.absorbed}
 
         def target(pid: str) -> str:
@@ -184,7 +181,6 @@ class _ProfileWrites:
         old_profiles = {p: docs[p][0] for p in plan.existing}
         old_traits = [(p, *t) for p in plan.existing for t in docs[p][2]]
         old_consents = [(p, *c) for p in plan.existing for c in docs[p][3]]
-        self.reading = time.perf_counter() - t0
 
         # identifiers: the old rows (a merged profile's under its survivor) plus the new
         ids: dict[tuple[str, str, str], list[Any]] = {}
