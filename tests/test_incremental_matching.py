@@ -1,0 +1,224 @@
+"""Incremental runs with probabilistic matching: new records are scored with the stored model
+against the records that share a blocking key, and the region grows along links above the
+threshold — giving exactly what a full re-run with the same model gives."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from onefold import Workspace
+from onefold.workspace import ResolveResult
+from shared_sources import PEOPLE_CRM, PEOPLE_HEAD, PEOPLE_MATCHING, people_rows, profile_links
+
+PROFILE_TABLES = (
+    "profiles",
+    "profile_identifiers",
+    "profile_traits",
+    "profile_consents",
+    "profile_docs",
+    "profile_keys",
+)
+
+
+def rows(ws: Workspace, table: str) -> list[tuple[object, ...]]:
+    return [tuple(map(repr, r)) for r in ws.engine.fetchall(f"SELECT * FROM {table} ORDER BY ALL")]
+
+
+def scored_pairs(ws: Workspace, table: str = "match_pairs") -> list[tuple[object, ...]]:
+    """Every pair of `table` by its records' names (record ids differ between the two runs:
+    an incremental one numbers new records after the old), each side's values with it."""
+    return ws.engine.fetchall(
+        f"""SELECT least(a.record_key, b.record_key), greatest(a.record_key, b.record_key),
+                   p.* EXCLUDE (rid_l, rid_r)
+            FROM {table} p JOIN records a ON a.rid = p.rid_l JOIN records b ON b.rid = p.rid_r
+            ORDER BY ALL"""
+    )
+
+
+def people_workspace(root: Path, csv: str) -> Path:
+    ws = Workspace.init(root, root.name)
+    cfg = ws.root / "onefold.yml"
+    cfg.write_text(cfg.read_text(encoding="utf-8") + PEOPLE_MATCHING, encoding="utf-8")
+    (ws.root / "sources" / "crm.yml").write_text(PEOPLE_CRM, encoding="utf-8")
+    (ws.root / "data").mkdir()
+    (ws.root / "data" / "crm.csv").write_text(csv, encoding="utf-8")
+    ws.close()
+    return root
+
+
+Land = Callable[[Workspace], None]
+
+
+def both_ways(tmp: Path, first: str, then: list[str | Land]) -> tuple[Path, Path, ResolveResult]:
+    """Resolve `first` (a full run, which trains the model), then land each of `then` — rows
+    appended to the CSV, or a function landing events — and resolve one copy incrementally
+    and one in full. Both copies hold the same landed rows and the same model, so the two
+    runs must agree; returns both workspaces and the last incremental result."""
+    base = people_workspace(tmp / "base", PEOPLE_HEAD + first)
+    with Workspace(base) as ws:
+        ws.load()
+        assert ws.resolve().matching.trained  # type: ignore[union-attr]
+    shutil.copytree(base, tmp / "inc")
+    shutil.copytree(base, tmp / "full")
+    inc_result = None
+    for step in then:
+        for name in ("inc", "full"):
+            if name == "full":  # the same landed rows (and load times) as `inc` got
+                shutil.rmtree(tmp / "full")
+                shutil.copytree(tmp / "landed", tmp / "full")
+                with Workspace(tmp / "full") as ws:
+                    result = ws.resolve()
+                    assert result.mode == "full" and not result.matching.trained  # type: ignore[union-attr]
+                continue
+            with Workspace(tmp / "inc") as ws:
+                if callable(step):
+                    step(ws)
+                else:
+                    data = ws.root / "data" / "crm.csv"
+                    data.write_text(data.read_text(encoding="utf-8") + step, encoding="utf-8")
+                    ws.load()
+            shutil.rmtree(tmp / "landed", ignore_errors=True)
+            shutil.copytree(tmp / "inc", tmp / "landed")  # landed, not resolved yet
+            with Workspace(tmp / "inc") as ws:
+                inc_result = ws.resolve(incremental=True)
+                assert inc_result.mode == "incremental", inc_result.full_reason
+    assert inc_result is not None
+    return tmp / "inc", tmp / "full", inc_result
+
+
+def assert_same(inc: Path, full: Path) -> dict[str, str]:
+    with Workspace(inc) as a, Workspace(full) as b:
+        links = profile_links(a)
+        assert links == profile_links(b)  # every record, the same profile id
+        for table in PROFILE_TABLES:
+            assert rows(a, table) == rows(b, table), table
+        assert scored_pairs(a) == scored_pairs(b)  # the pairs, scored alike
+        assert scored_pairs(a, "match_links") == scored_pairs(b, "match_links")
+        return links
+
+
+def people(n: int) -> tuple[str, list[str]]:
+    """`people_rows(n)` as its header and its rows."""
+    lines = people_rows(n).splitlines(keepends=True)
+    return lines[0], lines[1:]
+
+
+def test_new_records_that_match_only_probabilistically(tmp_path):
+    """The b-rows carry no identifier: only matching joins them to their a-row's profile."""
+    _, body = people(40)
+    late = {f"b{i}," for i in range(30, 40)}
+    first = [r for r in body if not any(r.startswith(p) for p in late)]
+    added = [r for r in body if r not in first]
+    inc, full, result = both_ways(tmp_path, "".join(first), ["".join(added)])
+    links = assert_same(inc, full)
+    assert all(links[f"b{i}"] == links[f"a{i}"] for i in range(40))
+    assert result.matching is not None and not result.matching.trained
+    assert result.matching.records == 10 and result.matching.merges == 10
+    # the region is the ten a-profiles reached by the new links, not the other thirty
+    assert result.region is not None and result.region.profiles == 10
+    assert result.region.records == 20
+
+
+def test_a_single_event_is_scored_against_the_stored_model(tmp_path):
+    _, body = people(20)
+    first = [r for r in body if not r.startswith("b7,")]
+
+    def event(ws: Workspace) -> None:
+        ws.ingest(
+            "crm",
+            [{"id": "b7", "name": "Hana Lex", "dob": "20/08/1957", "city": "Tulsa"}],
+            resolve=False,
+        )
+
+    inc, full, result = both_ways(tmp_path, "".join(first), [event])
+    links = assert_same(inc, full)
+    assert links["b7"] == links["a7"]
+    assert result.region is not None and result.region.profiles == 1
+
+
+def exact_copies(body: list[str], n: int) -> list[str]:
+    """`d<i>`: the a-rows' people again, the name written in full, nothing misspelt — so the
+    model also learns what an exact name is worth."""
+    out = []
+    for row in body[: 2 * n : 2]:
+        key, _, _, first, last, _, dob, city = row.rstrip("\n").split(",")
+        out.append(f"d{key[1:]},,,,,{first} {last},{dob},{city}\n")
+    return out
+
+
+def test_a_new_record_bridges_two_profiles(tmp_path):
+    """`Ann Lee` and `Ann Leigh`, born the same day in the same city: their names are too far
+    apart (Jaro–Winkler 0.905), so two profiles. `Ann Lei` is close to both (0.943, 0.956):
+    it links to each above the threshold and joins them into one — clustering merges it
+    with one side, and the merged side with the other holds one agreeing pair of two."""
+    _, body = people(30)
+    first = [
+        *body,
+        *exact_copies(body, 20),
+        "c1,,,,,Ann Lee,1961-04-20,Boston\n",
+        "c2,,,,,Ann Leigh,1961-04-20,Boston\n",
+    ]
+    base = people_workspace(tmp_path / "before", PEOPLE_HEAD + "".join(first))
+    with Workspace(base) as ws:
+        ws.load()
+        ws.resolve()
+        before = profile_links(ws)
+    assert before["c1"] != before["c2"]
+    inc, full, result = both_ways(tmp_path, "".join(first), ["c3,,,,,Ann Lei,1961-04-20,Boston\n"])
+    links = assert_same(inc, full)
+    assert links["c1"] == links["c2"] == links["c3"]
+    assert result.region is not None and result.region.profiles == 2
+
+
+def test_records_that_match_nothing_touch_no_profile(tmp_path):
+    _, body = people(20)
+    inc, full, result = both_ways(
+        tmp_path, "".join(body), ["z1,,,Zora,Quixby,,2001-02-03,Reno\nz2,,,Yann,Vex,,,Oslo\n"]
+    )
+    links = assert_same(inc, full)
+    assert links["z1"] != links["z2"]
+    assert result.region is not None
+    assert (result.region.profiles, result.region.records) == (0, 2)
+
+
+def test_a_batch_of_new_records_in_several_runs(tmp_path):
+    """Three deliveries: new people, their duplicates and duplicates of older people."""
+    _, body = people(60)
+    a_rows = [r for r in body if r.startswith("a")]
+    b_rows = [r for r in body if r.startswith("b")]
+    first = a_rows[:30] + b_rows[:20]
+    then = [
+        "".join(a_rows[30:45] + b_rows[20:35]),
+        "".join(b_rows[35:50] + a_rows[45:]),
+        "".join(b_rows[50:]),
+    ]
+    inc, full, result = both_ways(tmp_path, "".join(first), list(then))
+    links = assert_same(inc, full)
+    assert all(links[f"b{i}"] == links[f"a{i}"] for i in range(60))
+
+
+@pytest.mark.parametrize("retrain", [False, True])
+def test_incremental_runs_in_full_when_the_model_needs_training(tmp_path, retrain):
+    _, body = people(10)
+    root = people_workspace(tmp_path / "w", PEOPLE_HEAD + "".join(body))
+    with Workspace(root) as ws:
+        ws.load()
+        ws.resolve()
+        if not retrain:  # new matching settings: the stored model was trained under others
+            cfg = ws.root / "onefold.yml"
+            cfg.write_text(
+                cfg.read_text().replace(
+                    "threshold: 0.95", "threshold: 0.95\n  max_em_iterations: 20"
+                )
+            )
+    with Workspace(root) as ws:
+        result = ws.resolve(incremental=True, retrain=retrain)
+        assert result.mode == "full" and result.matching is not None and result.matching.trained
+        reason = result.full_reason or ""
+        assert ("retrain" in reason) if retrain else ("changed" in reason)
+        again = ws.resolve(incremental=True)
+        assert again.mode == "incremental", again.full_reason
