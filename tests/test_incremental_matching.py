@@ -39,10 +39,17 @@ def scored_pairs(ws: Workspace, table: str = "match_pairs") -> list[tuple[object
     )
 
 
-def people_workspace(root: Path, csv: str) -> Path:
+#: Names do not make values shared (a test needs three people on one phone).
+NO_NAME_HUBS = "identity:\n  name_conflict_similarity: null\n"
+
+
+def people_workspace(root: Path, csv: str, identity: str = "") -> Path:
     ws = Workspace.init(root, root.name)
     cfg = ws.root / "onefold.yml"
-    cfg.write_text(cfg.read_text(encoding="utf-8") + PEOPLE_MATCHING, encoding="utf-8")
+    text = cfg.read_text(encoding="utf-8")
+    if identity:
+        text = text.replace("identity:\n", identity)
+    cfg.write_text(text + PEOPLE_MATCHING, encoding="utf-8")
     (ws.root / "sources" / "crm.yml").write_text(PEOPLE_CRM, encoding="utf-8")
     (ws.root / "data").mkdir()
     (ws.root / "data" / "crm.csv").write_text(csv, encoding="utf-8")
@@ -53,12 +60,14 @@ def people_workspace(root: Path, csv: str) -> Path:
 Land = Callable[[Workspace], None]
 
 
-def both_ways(tmp: Path, first: str, then: list[str | Land]) -> tuple[Path, Path, ResolveResult]:
+def both_ways(
+    tmp: Path, first: str, then: list[str | Land], identity: str = ""
+) -> tuple[Path, Path, ResolveResult]:
     """Resolve `first` (a full run, which trains the model), then land each of `then` — rows
     appended to the CSV, or a function landing events — and resolve one copy incrementally
     and one in full. Both copies hold the same landed rows and the same model, so the two
     runs must agree; returns both workspaces and the last incremental result."""
-    base = people_workspace(tmp / "base", PEOPLE_HEAD + first)
+    base = people_workspace(tmp / "base", PEOPLE_HEAD + first, identity)
     with Workspace(base) as ws:
         ws.load()
         assert ws.resolve().matching.trained  # type: ignore[union-attr]
@@ -171,6 +180,35 @@ def test_a_new_record_bridges_two_profiles(tmp_path):
     inc, full, result = both_ways(tmp_path, "".join(first), ["c3,,,,,Ann Lei,1961-04-20,Boston\n"])
     links = assert_same(inc, full)
     assert links["c1"] == links["c2"] == links["c3"]
+    assert result.region is not None and result.region.profiles == 2
+
+
+def test_links_stored_from_earlier_runs_widen_the_region(tmp_path):
+    """A phone held Ann, Bea and Cal together; Bea's duplicate (no identifier) linked to her
+    above the threshold but not to the others: one agreeing pair of three, not coherent, so
+    it stayed apart. A new record makes the phone shared (a second user id): the three fall
+    apart, and Bea's duplicate now joins her. Nothing new links to the duplicate — only the
+    link stored from the first run brings its profile into the region."""
+    _, body = people(30)
+    first = [
+        *body,
+        *exact_copies(body, 20),
+        "p1,u-p1,+44 20 7183 8750,Ann,Lee,,1970-01-01,Boston\n",
+        "p2,,+44 20 7183 8750,Bea,Moss,,1970-05-05,Denver\n",
+        "p3,,+44 20 7183 8750,Cal,Nash,,1970-09-09,Austin\n",
+        "q2,,,Bea,Moss,,1970-05-05,Denver\n",
+    ]
+    base = people_workspace(tmp_path / "before", PEOPLE_HEAD + "".join(first), NO_NAME_HUBS)
+    with Workspace(base) as ws:
+        ws.load()
+        ws.resolve()
+        before = profile_links(ws)
+    assert before["p1"] == before["p2"] == before["p3"] != before["q2"]
+    inc, full, result = both_ways(
+        tmp_path, "".join(first), ["p9,u-p9,+44 20 7183 8750,,,,,\n"], NO_NAME_HUBS
+    )
+    links = assert_same(inc, full)
+    assert links["q2"] == links["p2"] != links["p1"]
     assert result.region is not None and result.region.profiles == 2
 
 

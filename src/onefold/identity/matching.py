@@ -266,6 +266,9 @@ def estimate_u(
         if exact is not None:
             # level 1 (exact) counted over every pair instead of the sample's ~1,000 agreeing
             # ones; the other levels keep their sampled shares of the rest
+            # (every record holding the field holding one value is no certainty either: the
+            # other levels keep a sliver, as the sample's smoothing gives them, not log(0))
+            exact = min(exact, 1 - 1e-6)
             rest = sum(u[c.field][2:])
             u[c.field] = [0.0, exact] + [x * (1 - exact) / rest for x in u[c.field][2:]]
     return u
