@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from onefold import Workspace
+from onefold.cli.main import app
 from onefold.workspace import ResolveResult
 from shared_sources import PEOPLE_CRM, PEOPLE_HEAD, PEOPLE_MATCHING, people_rows, profile_links
 
@@ -239,24 +241,92 @@ def test_a_batch_of_new_records_in_several_runs(tmp_path):
     assert all(links[f"b{i}"] == links[f"a{i}"] for i in range(60))
 
 
-@pytest.mark.parametrize("retrain", [False, True])
-def test_incremental_runs_in_full_when_the_model_needs_training(tmp_path, retrain):
+@pytest.mark.parametrize("change", ["retrain", "settings", "no model", "threshold"])
+def test_when_the_model_is_trained_again(tmp_path, change):
+    """A full run trains when asked to, when the matching settings the model was trained
+    under changed, or when none is stored; a new threshold only clusters differently."""
     _, body = people(10)
     root = people_workspace(tmp_path / "w", PEOPLE_HEAD + "".join(body))
     with Workspace(root) as ws:
         ws.load()
-        ws.resolve()
-        if not retrain:  # new matching settings: the stored model was trained under others
-            cfg = ws.root / "onefold.yml"
-            cfg.write_text(
-                cfg.read_text().replace(
-                    "threshold: 0.95", "threshold: 0.95\n  max_em_iterations: 20"
-                )
-            )
+        assert ws.resolve().matching.trained  # type: ignore[union-attr]
+        cfg = ws.root / "onefold.yml"
+        if change == "settings":
+            cfg.write_text(cfg.read_text() + "  max_em_iterations: 20\n")
+        if change == "threshold":
+            cfg.write_text(cfg.read_text().replace("threshold: 0.95", "threshold: 0.9"))
+        if change == "no model":  # a workspace resolved before models were kept
+            ws.engine.execute("DELETE FROM match_model")
     with Workspace(root) as ws:
-        result = ws.resolve(incremental=True, retrain=retrain)
-        assert result.mode == "full" and result.matching is not None and result.matching.trained
+        result = ws.resolve(incremental=True, retrain=change == "retrain")
+        assert result.mode == "full" and result.matching is not None
+        assert result.matching.trained == (change != "threshold")
         reason = result.full_reason or ""
-        assert ("retrain" in reason) if retrain else ("changed" in reason)
+        expected = {"retrain": "retrain", "no model": "needs training"}.get(change, "changed")
+        assert expected in reason
         again = ws.resolve(incremental=True)
         assert again.mode == "incremental", again.full_reason
+        assert ws.resolve().matching.trained is False  # type: ignore[union-attr]
+
+
+def test_a_corrected_record_is_scored_again(tmp_path):
+    """A record delivered again with other values replaces its old version: the old
+    version's pairs go, the new one is scored, and the profile it left is recomputed."""
+    _, body = people(20)
+
+    def correct(ws: Workspace) -> None:
+        data = ws.root / "data" / "crm.csv"
+        text = data.read_text(encoding="utf-8")
+        # b5 was Finn Lex born 1955; the correction makes it someone else, and b6 Finn's
+        b5 = next(r for r in body if r.startswith("b5,"))
+        b6 = next(r for r in body if r.startswith("b6,"))
+        a5 = next(r for r in body if r.startswith("a5,"))
+        _, _, _, _, _, _, dob, city = a5.rstrip("\n").split(",")
+        text = text.replace(b5, "b5,,,,,Zed Quux,01/01/1999,Reno\n")
+        text = text.replace(b6, f"b6,,,,,Finn Lex,{dob},{city}\n")
+        data.write_text(text, encoding="utf-8")
+        ws.load()
+
+    inc, full, _ = both_ways(tmp_path, "".join(body), [correct])
+    links = assert_same(inc, full)
+    assert links["b5"] != links["a5"] and links["b6"] == links["a5"]
+
+
+def test_a_block_growing_past_its_limit_runs_in_full(tmp_path):
+    """max_block_size 3: a birth year held by two records takes one more incrementally; a
+    fourth would drop the year's pairs of earlier records, which a full run recomputes."""
+    _, body = people(10)
+    root = people_workspace(tmp_path / "w", PEOPLE_HEAD + "".join(body))
+    cfg = root / "onefold.yml"
+    cfg.write_text(cfg.read_text() + "  max_block_size: 3\n")
+    data = root / "data" / "crm.csv"
+    with Workspace(root) as ws:
+        ws.load()
+        ws.resolve()
+        data.write_text(data.read_text() + "x1,,,,,Ann Lex,1950-01-14,Boston\n")
+        ws.load()
+        result = ws.resolve(incremental=True)
+        assert result.mode == "incremental", result.full_reason
+        data.write_text(data.read_text() + "x2,,,,,Ann Lex,1950-01-15,Boston\n")
+        ws.load()
+        result = ws.resolve(incremental=True)
+        assert result.mode == "full" and "max_block_size" in (result.full_reason or "")
+
+
+def test_the_cli_retrains_on_request(tmp_path):
+    _, body = people(10)
+    root = people_workspace(tmp_path / "w", PEOPLE_HEAD + "".join(body))
+    runner = CliRunner()
+
+    def resolve(*args: str) -> str:
+        done = runner.invoke(app, ["resolve", "-w", str(root), *args])
+        assert done.exit_code == 0, done.output
+        return done.output
+
+    assert "--retrain" in resolve("--help")
+    with Workspace(root) as ws:
+        ws.load()
+    assert "matching: trained" in resolve()
+    assert "scored with the stored model" in resolve()
+    out = resolve("--incremental", "--retrain")
+    assert "retraining the match model was asked for" in out and "matching: trained" in out
