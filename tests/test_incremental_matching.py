@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from incremental_helpers import links as record_links
+from incremental_helpers import sample_in_two_halves
 from onefold import Workspace
 from onefold.cli.main import app
 from onefold.workspace import ResolveResult
@@ -31,14 +33,26 @@ def rows(ws: Workspace, table: str) -> list[tuple[object, ...]]:
 
 
 def scored_pairs(ws: Workspace, table: str = "match_pairs") -> list[tuple[object, ...]]:
-    """Every pair of `table` by its records' names (record ids differ between the two runs:
-    an incremental one numbers new records after the old), each side's values with it."""
-    return ws.engine.fetchall(
-        f"""SELECT least(a.record_key, b.record_key), greatest(a.record_key, b.record_key),
+    """Every pair of `table` by its records' names, with its levels, weights and score.
+
+    Record ids differ between the two runs (an incremental one numbers new records after the
+    old), so a pair can be the other way round: each record's value frequency (`tfl_`,
+    `tfr_`) is listed smaller first; everything else about a pair is symmetric."""
+    ref = "{t}.source || '/' || {t}.record_key"
+    cur = ws.engine.fetch_dicts(
+        f"""SELECT least({ref.format(t="a")}, {ref.format(t="b")}) AS lo,
+                   greatest({ref.format(t="a")}, {ref.format(t="b")}) AS hi,
                    p.* EXCLUDE (rid_l, rid_r)
-            FROM {table} p JOIN records a ON a.rid = p.rid_l JOIN records b ON b.rid = p.rid_r
-            ORDER BY ALL"""
+            FROM {table} p JOIN records a ON a.rid = p.rid_l JOIN records b ON b.rid = p.rid_r"""
     )
+    out = []
+    for row in cur:
+        for left in [k for k in row if k.startswith("tfl_")]:
+            right = "tfr_" + left[4:]
+            pair = sorted((row[left], row[right]), key=lambda x: (x is not None, x))
+            row[left], row[right] = pair
+        out.append(tuple(repr(v) for v in row.values()))
+    return sorted(out)
 
 
 #: Names do not make values shared (a test needs three people on one phone).
@@ -330,3 +344,51 @@ def test_the_cli_retrains_on_request(tmp_path):
     assert "scored with the stored model" in resolve()
     out = resolve("--incremental", "--retrain")
     assert "retraining the match model was asked for" in out and "matching: trained" in out
+
+
+#: The generated sample's person fields, matched as `benchmarks/identity_scale.py` does.
+SAMPLE_MATCHING = """
+matching:
+  enabled: true
+  comparisons:
+    - {field: person_name, method: name, tf_adjust: true}
+    - {field: birth_date, method: date}
+    - {field: email, method: email}
+    - {field: phone, method: phone}
+  blocking:
+    - [person_name, 'birth_date[:4]']
+    - [person_name, 'phone[-4:]']
+    - ['phone[-4:]', 'birth_date[:4]']
+    - [email]
+"""
+
+
+def test_the_sample_resolved_incrementally_equals_a_full_rerun(tmp_path):
+    """All nine sample sources, 60 % then the rest: hubs, limits, name conflicts and
+    probabilistic links together, one incremental run against a full re-run."""
+    root, later = sample_in_two_halves(tmp_path, persons=1200, fraction=0.6)
+    cfg = root / "onefold.yml"
+    cfg.write_text(cfg.read_text(encoding="utf-8") + SAMPLE_MATCHING, encoding="utf-8")
+    with Workspace(root) as ws:
+        ws.load()
+        ws.resolve()
+    for path, text in later.items():
+        path.write_text(text, encoding="utf-8")
+    with Workspace(root) as ws:
+        ws.load()
+    shutil.copytree(root, tmp_path / "rerun")
+    with Workspace(root) as ws:
+        result = ws.resolve(incremental=True)
+        assert result.mode == "incremental", result.full_reason
+        assert result.matching is not None and result.matching.candidate_pairs > 1000
+        assert result.region is not None and result.region.profiles < result.profiles
+    with Workspace(tmp_path / "rerun") as ws:
+        assert ws.resolve().mode == "full"
+    with Workspace(root) as a, Workspace(tmp_path / "rerun") as b:
+        assert record_links(a) == record_links(b)
+        for table in PROFILE_TABLES:
+            assert rows(a, table) == rows(b, table), table
+        hubs = "SELECT id_type, value, shared_with_type FROM hub_values ORDER BY ALL"
+        assert a.engine.fetchall(hubs) == b.engine.fetchall(hubs)
+        assert scored_pairs(a) == scored_pairs(b)
+        assert scored_pairs(a, "match_links") == scored_pairs(b, "match_links")

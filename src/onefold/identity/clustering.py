@@ -141,11 +141,9 @@ def cluster_components(
 ) -> ClusterResult:
     """Merge `_record_comp` components along `match_pairs`; rewrites comp labels in place."""
     engine.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE _comp_edges AS
-        SELECT p.rid_l, p.rid_r, a.comp AS comp_l, b.comp AS comp_r, p.match_probability AS prob,
-               least({REF.format(t="a")}, {REF.format(t="b")}) AS ref_lo,
-               greatest({REF.format(t="a")}, {REF.format(t="b")}) AS ref_hi
+        SELECT p.rid_l, p.rid_r, a.comp AS comp_l, b.comp AS comp_r, p.match_probability AS prob
         FROM match_pairs p JOIN _record_comp a ON a.rid = p.rid_l
         JOIN _record_comp b ON b.rid = p.rid_r
         WHERE a.comp <> b.comp
@@ -170,12 +168,14 @@ def cluster_components(
     try:
         edges = engine.fetch_arrow(
             """
-            SELECT e.rid_l, e.rid_r, e.comp_l, e.comp_r, e.prob, e.ref_lo, e.ref_hi
+            SELECT e.rid_l, e.rid_r, e.comp_l, e.comp_r, e.prob,
+                   least(REF_A, REF_B) AS ref_lo, greatest(REF_A, REF_B) AS ref_hi
             FROM _comp_edges e JOIN _piece_of a ON a.comp = e.comp_l
             JOIN _piece_of b ON b.comp = e.comp_r
+            JOIN _record_comp ra ON ra.rid = e.rid_l JOIN _record_comp rb ON rb.rid = e.rid_r
             WHERE a.piece = b.piece
-            ORDER BY e.ref_lo, e.ref_hi
-        """
+            ORDER BY ref_lo, ref_hi
+        """.replace("REF_A", REF.format(t="ra")).replace("REF_B", REF.format(t="rb"))
         )
     finally:
         engine.unregister("_piece_of")
