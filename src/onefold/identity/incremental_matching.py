@@ -143,20 +143,42 @@ def strong_links(engine: Engine, threshold: float) -> None:
     )
 
 
-#: Profiles linked above the threshold to a record of the region (or a new record).
+#: Profiles linked above the threshold to a record of `_frontier` that are not in the region.
 LINKED_PROFILES = f"""
-    INSERT INTO _affected
+    CREATE OR REPLACE TEMP TABLE _reached AS
     SELECT DISTINCT rp.profile_id FROM {STRONG} s JOIN record_profiles rp ON rp.rid = s.b
-    WHERE (s.a IN (SELECT rid FROM _fresh)
-           OR s.a IN (SELECT rid FROM record_profiles
-                      WHERE profile_id IN (SELECT profile_id FROM _affected)))
+    WHERE s.a IN (SELECT rid FROM _frontier)
       AND rp.profile_id NOT IN (SELECT profile_id FROM _affected)
 """
 
+#: A long chain of refused links (many people of one common name) is one piece, so the
+#: region may take many hops to close; each hop reads only what the last one added.
+MAX_HOPS = 100_000
+
 
 def widen_by_match_links(engine: Engine) -> None:
-    """One round: the profiles that links above the threshold reach from the region."""
-    engine.execute(LINKED_PROFILES, step="incremental: region")
+    """Add to `_affected` every profile that links above the threshold reach from the region
+    (its records and the new ones), hop by hop until none is left."""
+    step = "incremental: region"
+    engine.execute(
+        "CREATE OR REPLACE TEMP TABLE _frontier AS SELECT rid FROM _fresh UNION ALL "
+        "SELECT rid FROM record_profiles WHERE profile_id IN (SELECT profile_id FROM _affected)",
+        step=step,
+    )
+    for _ in range(MAX_HOPS):
+        engine.execute(LINKED_PROFILES, step=step)
+        if not int(engine.fetchone("SELECT count(*) FROM _reached")):
+            break
+        engine.execute("INSERT INTO _affected SELECT profile_id FROM _reached", step=step)
+        engine.execute(
+            "CREATE OR REPLACE TEMP TABLE _frontier AS SELECT rid FROM record_profiles "
+            "WHERE profile_id IN (SELECT profile_id FROM _reached)",
+            step=step,
+        )
+    else:
+        raise RuntimeError(f"the region did not close in {MAX_HOPS} hops")
+    for t in ("_frontier", "_reached"):
+        engine.execute(f"DROP TABLE {t}")
 
 
 def copy_region_pairs(engine: Engine, main: str, region: str) -> None:
