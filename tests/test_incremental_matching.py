@@ -15,6 +15,8 @@ from incremental_helpers import links as record_links
 from incremental_helpers import sample_in_two_halves
 from onefold import Workspace
 from onefold.cli.main import app
+from onefold.engine import DuckDBEngine
+from onefold.identity.incremental_matching import widen_by_match_links
 from onefold.workspace import ResolveResult
 from shared_sources import PEOPLE_CRM, PEOPLE_HEAD, PEOPLE_MATCHING, people_rows, profile_links
 
@@ -392,3 +394,22 @@ def test_the_sample_resolved_incrementally_equals_a_full_rerun(tmp_path):
         assert a.engine.fetchall(hubs) == b.engine.fetchall(hubs)
         assert scored_pairs(a) == scored_pairs(b)
         assert scored_pairs(a, "match_links") == scored_pairs(b, "match_links")
+
+
+def test_the_region_closes_along_a_chain_of_links() -> None:
+    """A new record links to P1, whose record links to P2's, whose record links to P3's, and
+    on to P4: one piece, so all four are in the region; P5 links to nothing of it."""
+    engine = DuckDBEngine(":memory:")
+    engine.execute(
+        "CREATE TABLE record_profiles AS SELECT * FROM (VALUES (1, 'P1'), (2, 'P2'), "
+        "(3, 'P2'), (4, 'P3'), (5, 'P3'), (6, 'P4'), (7, 'P5')) t(rid, profile_id)"
+    )
+    engine.execute("CREATE TEMP TABLE _fresh AS SELECT 100 AS rid")
+    engine.execute("CREATE TEMP TABLE _affected (profile_id VARCHAR)")
+    engine.execute(
+        "CREATE TEMP TABLE _strong AS SELECT * FROM (VALUES (100, 1), (1, 2), (3, 4), (5, 6)) "
+        "t(a, b) UNION ALL SELECT * FROM (VALUES (1, 100), (2, 1), (4, 3), (6, 5)) t(a, b)"
+    )
+    widen_by_match_links(engine)
+    affected = {str(r[0]) for r in engine.fetchall("SELECT profile_id FROM _affected")}
+    assert affected == {"P1", "P2", "P3", "P4"}
