@@ -396,6 +396,7 @@ class Workspace:
         settings = self.config.matching
         model: Model | None = load_model(self.engine, settings) if settings.enabled else None
         t0 = time.perf_counter()
+        scoring = 0.0
         try:
             with self.engine.transaction():  # the new records are cleaned in one piece
                 clean = run_clean(
@@ -405,12 +406,14 @@ class Workspace:
                 if replaced_hubs(self.engine):
                     raise _NeedsFullRun("a corrected record held a shared (hub) value")
                 if model is not None:
+                    t1 = time.perf_counter()
                     why = score_new_records(self.engine, settings, model, clean.first_new_rid)
+                    scoring = time.perf_counter() - t1
                     if why is not None:
                         raise _NeedsFullRun(why)
         except _NeedsFullRun as e:
             return str(e)
-        seconds = {"clean": time.perf_counter() - t0}
+        seconds = {"clean": time.perf_counter() - t0 - scoring}
         base = clean.first_new_rid
         if clean.records == 0 and not self.engine.fetchone("SELECT count(*) FROM _replaced"):
             return self._nothing_new(run, clean, seconds)
@@ -460,6 +463,9 @@ class Workspace:
             )
             # the region's selection and copy count as identity work; writing back as profiles
             more["identity"] = time.perf_counter() - t0 - more["profiles"]
+            if "matching" in more:  # clustering the region, and scoring the new records
+                more["identity"] -= more["matching"]
+                more["matching"] += scoring
             seconds.update(more)
             t1 = time.perf_counter()
             self.engine.execute(f"USE {main_q}")
@@ -727,4 +733,5 @@ def _stats(r: ResolveResult) -> dict[str, Any]:
         "mode": r.mode,
         "region_profiles": r.region.profiles if r.region else None,
         "fast_records": r.fast.records if r.fast else 0,
+        "model_trained": r.matching.trained if r.matching else None,
     }
