@@ -5,6 +5,11 @@ candidate pairs from blocking rules, a level per comparison per pair. Learning h
 *distinct level patterns* (a few thousand rows whatever the data size): u-probabilities from
 random pairs, m-probabilities and the prior by expectation–maximisation, no labels. Scores go
 back to SQL as literal weights, so every pair carries the weight of each comparison.
+
+Learning is the training step only: the model is kept (`match_model`) and later runs score
+with it — a full run through `run_matching(model=…)`, an incremental one through the same
+`compare_pairs` / `add_tf_terms` / `score_pairs` on its new records' pairs only (see
+`incremental_matching`).
 """
 
 from __future__ import annotations
