@@ -79,16 +79,25 @@ Land = Callable[[Workspace], None]
 
 
 def both_ways(
-    tmp: Path, first: str, then: list[str | Land], identity: str = ""
+    tmp: Path,
+    first: str,
+    then: list[str | Land],
+    identity: str = "",
+    overrides: tuple[tuple[str, str], ...] = (),
 ) -> tuple[Path, Path, ResolveResult]:
     """Resolve `first` (a full run, which trains the model), then land each of `then` — rows
     appended to the CSV, or a function landing events — and resolve one copy incrementally
     and one in full. Both copies hold the same landed rows and the same model, so the two
-    runs must agree; returns both workspaces and the last incremental result."""
+    runs must agree; returns both workspaces and the last incremental result. `overrides`
+    (cannot-links) are added and applied by a second full run before the copies."""
     base = people_workspace(tmp / "base", PEOPLE_HEAD + first, identity)
     with Workspace(base) as ws:
         ws.load()
         assert ws.resolve().matching.trained  # type: ignore[union-attr]
+        for a, b in overrides:
+            ws.add_override("cannot_link", a, b)
+        if overrides:
+            ws.resolve()
     shutil.copytree(base, tmp / "inc")
     shutil.copytree(base, tmp / "full")
     inc_result = None
@@ -227,6 +236,22 @@ def test_links_stored_from_earlier_runs_widen_the_region(tmp_path):
     )
     links = assert_same(inc, full)
     assert links["q2"] == links["p2"] != links["p1"]
+    assert result.region is not None and result.region.profiles == 2
+
+
+def test_a_cannot_link_holds_against_a_new_probabilistic_bridge(tmp_path):
+    """a3 and b3 are kept apart by a cannot-link; a new copy of b3 links to both above the
+    threshold and joins one side only, as the full run decides."""
+    _, body = people(20)
+    b3 = next(r for r in body if r.startswith("b3,"))
+    inc, full, result = both_ways(
+        tmp_path,
+        "".join(body),
+        [b3.replace("b3,", "c3,", 1)],
+        overrides=(("crm/a3", "crm/b3"),),
+    )
+    links = assert_same(inc, full)
+    assert links["a3"] != links["b3"] and links["c3"] in (links["a3"], links["b3"])
     assert result.region is not None and result.region.profiles == 2
 
 
