@@ -82,6 +82,11 @@ def test_clustering_refuses_conflicts_and_incoherent_chains() -> None:
         "(1, 'A'), (2, 'B'), (3, 'C'), (4, 'D'), (5, 'D'), (6, 'D')) t(rid, comp)"
     )
     engine.execute(
+        "ALTER TABLE _record_comp ADD COLUMN source VARCHAR DEFAULT 's'; "
+        "ALTER TABLE _record_comp ADD COLUMN record_key VARCHAR; "
+        "UPDATE _record_comp SET record_key = rid::VARCHAR"
+    )
+    engine.execute(
         "CREATE TABLE _members AS SELECT comp, 'k' || rid AS member_key FROM _record_comp"
     )
     engine.execute(
@@ -213,7 +218,10 @@ def _components(engine: DuckDBEngine, comps: dict[int, str], pairs: str) -> None
     """Records in the given deterministic components, no identifiers, `pairs` as (rid_l,
     rid_r, prob)."""
     rows = ", ".join(f"({r}, '{c}')" for r, c in comps.items())
-    engine.execute(f"CREATE TABLE _record_comp AS SELECT * FROM (VALUES {rows}) t(rid, comp)")
+    engine.execute(
+        "CREATE TABLE _record_comp AS SELECT *, 's' AS source, rid::VARCHAR AS record_key "
+        f"FROM (VALUES {rows}) t(rid, comp)"
+    )
     engine.execute(
         "CREATE TABLE _members AS SELECT comp, 'k' || rid AS member_key FROM _record_comp"
     )

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -64,7 +65,16 @@ from onefold.identity.incremental import (
     select_region,
     write_back_identity,
 )
-from onefold.identity.matching import run_matching
+from onefold.identity.incremental_matching import TEMP_TABLES as MATCH_TEMP_TABLES
+from onefold.identity.incremental_matching import (
+    copy_region_pairs,
+    region_match_result,
+    score_new_records,
+    strong_links,
+    write_back_matches,
+)
+from onefold.identity.match_model import load_model, save_model
+from onefold.identity.matching import MatchResult, Model, run_matching
 from onefold.identity.overrides import (
     Override,
     cannot_link_components,
@@ -98,6 +108,8 @@ class MatchSummary:
     refused_conflict: int
     refused_incoherent: int
     em_iterations: int
+    #: whether this run learned the model; otherwise it scored with the stored one
+    trained: bool = False
 
 
 @dataclass(frozen=True)
@@ -257,27 +269,34 @@ class Workspace:
         incremental: bool = False,
         fast_path: bool = True,
         express: bool = True,
+        retrain: bool = False,
     ) -> ResolveResult:
         """Clean → identity → profiles, from everything landed so far.
 
         With `incremental`, only what was landed since the last run is cleaned and resolved
-        against the existing graph (see `identity.incremental`); the profiles are the ones a
-        full run would give. It falls back to a full run, and says why in
-        `ResolveResult.full_reason`, when there is no earlier run, the configuration or a
-        mapping changed, probabilistic matching is on, or a corrected record held a hub.
+        against the existing graph (see `identity.incremental`) and, with probabilistic
+        matching, scored with the stored model against the records sharing a blocking key
+        (see `identity.incremental_matching`); the profiles are the ones a full run would
+        give. It falls back to a full run, and says why in `ResolveResult.full_reason`, when
+        there is no earlier run, the configuration or a mapping changed, the match model
+        needs training, a corrected record held a hub, or a block crossed `max_block_size`.
         `fast_path=False` resolves every new record through the region run (see
         `identity.fast_path`; the two give the same profiles, which the tests check), and
         `express=False` keeps a few collected messages off the express path
         (`identity.express`, the same profiles again) and on the batch stages.
+
+        Matching trains its model (see `identity.match_model`) in a full run only when none
+        is stored for the current matching settings or `retrain` asks for it (a full run
+        then); otherwise every run scores with the stored model.
         """
         run = self._next_run()
-        reason = self._why_full(run) if incremental else "requested"
+        reason = self._why_full(run, retrain) if incremental else "requested"
         if reason is None:
             result = self._resolve_incremental(run, progress, fast_path, express and fast_path)
-            if result is not None:
+            if isinstance(result, ResolveResult):
                 return result
-            reason = "a corrected record held a shared (hub) value"
-        return self._resolve_full(run, progress, reason)
+            reason = result
+        return self._resolve_full(run, progress, reason, retrain)
 
     def _next_run(self) -> _Run:
         """Everything a run reads about the runs before it, in one statement: each part
@@ -331,7 +350,7 @@ class Workspace:
             [_load_entry(str(r[4]), int(r[1])) for r in rows if r[0] == "load"],
         )
 
-    def _why_full(self, run: _Run) -> str | None:
+    def _why_full(self, run: _Run, retrain: bool = False) -> str | None:
         if run.last_fingerprint is None or not (
             self._resolved_seen or self.engine.table_exists("profiles")
         ):
@@ -340,7 +359,10 @@ class Workspace:
         if run.last_fingerprint != run.fingerprint:
             return "the configuration or a mapping changed since the last run"
         if self.config.matching.enabled:
-            return "probabilistic matching is enabled (incremental covers the identity graph)"
+            if retrain:
+                return "retraining the match model was asked for"
+            if load_model(self.engine, self.config.matching) is None:
+                return "the match model needs training (none is stored for these settings)"
         return None
 
     def _fingerprint(self) -> str:
@@ -356,9 +378,13 @@ class Workspace:
         progress: ProgressFn | None,
         preset_hubs: str | None = None,
         before_ids: Callable[[], None] | None = None,
+        match: Callable[[], MatchResult] | None = None,
     ) -> tuple[GraphResult, MatchSummary | None, IdAssignment, int, dict[str, float]]:
         """Graph → overrides → matching → stable ids → next profile tables, on the current
-        database (the workspace's, or an incremental run's region)."""
+        database (the workspace's, or an incremental run's region).
+
+        `match` gives the scored `match_pairs` (a full run scores every candidate pair; an
+        incremental one copied the region's stored and new pairs); clustering is the same."""
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
         overrides = load_overrides(self.engine)
@@ -375,9 +401,9 @@ class Workspace:
             relabel_components(self.engine, must_link_mapping(self.engine, must))
         seconds["identity"] = time.perf_counter() - t0
         matched: MatchSummary | None = None
-        if self.config.matching.enabled:
+        if match is not None:
             t0 = time.perf_counter()
-            match = run_matching(self.engine, self.config.matching, progress)
+            scored = match()
             clusters = cluster_components(
                 self.engine,
                 self.config.matching.threshold,
@@ -385,13 +411,14 @@ class Workspace:
                 cannot_link=cannot_link_components(self.engine, cannot),
             )
             matched = MatchSummary(
-                match.records,
-                match.pairs,
-                match.above_threshold,
+                scored.records,
+                scored.pairs,
+                scored.above_threshold,
                 clusters.merges,
                 clusters.refused_conflict,
                 clusters.refused_incoherent,
-                match.model.iterations,
+                scored.model.iterations if scored.trained else 0,
+                scored.trained,
             )
             seconds["matching"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -404,17 +431,31 @@ class Workspace:
         seconds["profiles"] = time.perf_counter() - t0
         return graph, matched, ids, n, seconds
 
-    def _resolve_full(self, run: _Run, progress: ProgressFn | None, reason: str) -> ResolveResult:
+    def _resolve_full(
+        self, run: _Run, progress: ProgressFn | None, reason: str, retrain: bool = False
+    ) -> ResolveResult:
         t0 = time.perf_counter()
         clean = run_clean(
             self.engine, self.config, self.mappings, progress, until_load=run.max_load
         )
         seconds = {"clean": time.perf_counter() - t0}
-        graph, matched, ids, n, more = self._identity(run.run_id, progress)
+        settings = self.config.matching
+        scored: list[MatchResult] = []
+
+        def match() -> MatchResult:
+            stored = None if retrain else load_model(self.engine, settings)
+            scored.append(run_matching(self.engine, settings, progress, stored))
+            return scored[0]
+
+        graph, matched, ids, n, more = self._identity(
+            run.run_id, progress, match=match if settings.enabled else None
+        )
         seconds.update(more)
         result = ResolveResult(run.run_id, clean, graph, ids, n, seconds, matched, "full", reason)
         t0 = time.perf_counter()
         with self.engine.transaction():  # readers see the old run or the new one, never half
+            if scored and scored[0].trained:
+                save_model(self.engine, settings, scored[0].model, run.run_id)
             commit_profile_ids(self.engine)
             swap_profile_tables(self.engine)
             self._record_run(result, "resolve", run)
@@ -425,24 +466,35 @@ class Workspace:
 
     def _resolve_incremental(
         self, run: _Run, progress: ProgressFn | None, fast_path: bool, express: bool
-    ) -> ResolveResult | None:
-        """None when the new data needs a full run (a corrected record held a hub)."""
+    ) -> ResolveResult | str:
+        """The reason when the new data needs a full run instead (a corrected record held a
+        hub; a block crossed `max_block_size`)."""
         after = run.after
-        if express:
+        settings = self.config.matching
+        model: Model | None = load_model(self.engine, settings) if settings.enabled else None
+        if express and model is None:  # the express path places records by identifiers alone
             done = self._resolve_express(run)
             if done is not None:
                 return done
         t0 = time.perf_counter()
+        scoring = 0.0
         try:
             with self.engine.transaction():  # the new records are cleaned in one piece
                 clean = run_clean(
                     self.engine, self.config, self.mappings, progress, after, run.max_load
                 )
+                # roll the cleaning back when a full run is needed; it rebuilds everything
                 if replaced_hubs(self.engine):
-                    raise _NeedsFullRun  # roll the cleaning back; a full run rebuilds it
-        except _NeedsFullRun:
-            return None
-        seconds = {"clean": time.perf_counter() - t0}
+                    raise _NeedsFullRun("a corrected record held a shared (hub) value")
+                if model is not None:
+                    t1 = time.perf_counter()
+                    why = score_new_records(self.engine, settings, model, clean.first_new_rid)
+                    scoring = time.perf_counter() - t1
+                    if why is not None:
+                        raise _NeedsFullRun(why)
+        except _NeedsFullRun as e:
+            return str(e)
+        seconds = {"clean": time.perf_counter() - t0 - scoring}
         base = clean.first_new_rid
         if clean.records == 0 and not self.engine.fetchone("SELECT count(*) FROM _replaced"):
             return self._nothing_new(run, clean, seconds)
@@ -451,6 +503,7 @@ class Workspace:
         fast: FastResult | None = None
         if (
             fast_path
+            and model is None  # the fast path places records by their identifiers alone
             and not overrides
             and not self.engine.fetchone("SELECT count(*) FROM _replaced")
         ):
@@ -472,22 +525,37 @@ class Workspace:
                 f"WHERE rid > {int(base)}"
             )
         must = [(o.a, o.b) for o in overrides if o.kind == "must_link"]
-        region = select_region(self.engine, base, must)
+        if model is not None:
+            strong_links(self.engine, settings.threshold)
+        region = select_region(self.engine, base, must, match_links=model is not None)
         main = str(self.engine.fetchone("SELECT current_database()"))
         main_q = identifier(main)
         open_region(self.engine, main_q)
+        match: Callable[[], MatchResult] | None = None
+        if model is not None:
+            copy_region_pairs(self.engine, main_q, REGION)
+            match = partial(region_match_result, self.engine, model, settings.threshold)
         try:
             graph, matched, ids, _, more = self._identity(
-                run.run_id, progress, "known_hubs", lambda: add_minted_history(self.engine, main_q)
+                run.run_id,
+                progress,
+                "known_hubs",
+                lambda: add_minted_history(self.engine, main_q),
+                match,
             )
             # the region's selection and copy count as identity work; writing back as profiles
             more["identity"] = time.perf_counter() - t0 - more["profiles"]
+            if "matching" in more:  # clustering the region, and scoring the new records
+                more["identity"] -= more["matching"]
+                more["matching"] += scoring
             seconds.update(more)
             t1 = time.perf_counter()
             self.engine.execute(f"USE {main_q}")
             with self.engine.transaction():
                 only = region.records >= WRITE_CHANGES_FROM
                 write_back_identity(self.engine, main_q, only_changes=only)
+                if model is not None:
+                    write_back_matches(self.engine, main_q, REGION)
                 merge_profile_tables(self.engine, REGION, main_q, only_changes=only)
                 n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
                 seconds["profiles"] += time.perf_counter() - t1  # the run's stats hold it all
@@ -507,7 +575,7 @@ class Workspace:
                 self._record_run(result, "incremental", run)
         finally:
             close_region(self.engine, main_q)
-        for t in ("_record_comp", "_members", "_comp_profile", "_replaced"):
+        for t in ("_record_comp", "_members", "_comp_profile", "_replaced", "_comp_edges"):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 
@@ -622,7 +690,8 @@ class Workspace:
         )
         with self.engine.transaction():
             self._record_run(result, "incremental", run)
-        self.engine.execute("DROP TABLE IF EXISTS _replaced")
+        for t in ("_replaced", *MATCH_TEMP_TABLES):
+            self.engine.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 
     def _record_run(self, result: ResolveResult, kind: str, run: _Run) -> None:
@@ -881,4 +950,5 @@ def _stats(r: ResolveResult) -> dict[str, Any]:
         "mode": r.mode,
         "region_profiles": r.region.profiles if r.region else None,
         "fast_records": r.fast.records if r.fast else 0,
+        "model_trained": r.matching.trained if r.matching else None,
     }

@@ -144,12 +144,25 @@ def resolve(
     incremental: bool = typer.Option(
         False, "--incremental", help="resolve only what was landed since the last run"
     ),
+    retrain: bool = typer.Option(
+        False,
+        "--retrain",
+        help="learn the matching model again from all records (a full run); otherwise the "
+        "stored model scores every run, and is trained only when there is none or the "
+        "matching settings changed",
+    ),
 ) -> None:
     """Clean, resolve identities and build profiles from everything landed."""
     with _open(workspace) as ws, progress_bar(console()) as report:
-        r = ws.resolve(progress=report, incremental=incremental)
+        r = ws.resolve(progress=report, incremental=incremental, retrain=retrain)
     if incremental and r.full_reason:
         console().print(f"[yellow]ran in full:[/] {r.full_reason}")
+    if r.matching is not None:
+        model = "trained" if r.matching.trained else "scored with the stored model"
+        console().print(
+            f"matching: {model}, {r.matching.candidate_pairs:,} pairs scored, "
+            f"{r.matching.merges:,} merges"
+        )
     region = f", region {r.region.profiles:,} profiles" if r.region else ""
     console().print(
         table(

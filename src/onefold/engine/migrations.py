@@ -178,6 +178,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO journal_position VALUES (0, 0)",
         ),
     ),
+    Migration(
+        11,
+        "probabilistic matching: the trained model kept, scored with until retrained",
+        (
+            """CREATE TABLE match_model (
+                fingerprint VARCHAR NOT NULL,
+                trained_run BIGINT NOT NULL,
+                trained_at TIMESTAMPTZ NOT NULL,
+                model JSON NOT NULL
+            )""",
+            "CREATE TABLE match_model_tf (field VARCHAR NOT NULL, key VARCHAR NOT NULL, "
+            "tf DOUBLE NOT NULL)",
+        ),
+    ),
 )
 
 

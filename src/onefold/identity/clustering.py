@@ -30,6 +30,8 @@ from onefold.engine.base import Engine
 from onefold.identity.union_find import UnionFind
 
 MIN_AGREEMENT = 0.5
+#: A record by its name, `source/record_key` (from `_record_comp` as `t`): the same in every run.
+REF = "({t}.source || '/' || {t}.record_key)"
 
 
 @dataclass(frozen=True)
@@ -166,19 +168,23 @@ def cluster_components(
     try:
         edges = engine.fetch_arrow(
             """
-            SELECT e.rid_l, e.rid_r, e.comp_l, e.comp_r, e.prob
+            SELECT e.rid_l, e.rid_r, e.comp_l, e.comp_r, e.prob,
+                   least(REF_A, REF_B) AS ref_lo, greatest(REF_A, REF_B) AS ref_hi
             FROM _comp_edges e JOIN _piece_of a ON a.comp = e.comp_l
             JOIN _piece_of b ON b.comp = e.comp_r
+            JOIN _record_comp ra ON ra.rid = e.rid_l JOIN _record_comp rb ON rb.rid = e.rid_r
             WHERE a.piece = b.piece
-        """
+            ORDER BY ref_lo, ref_hi
+        """.replace("REF_A", REF.format(t="ra")).replace("REF_B", REF.format(t="rb"))
         )
     finally:
         engine.unregister("_piece_of")
     uniq_in = "(" + ", ".join(f"'{t}'" for t in unique_types) + ")" if unique_types else "(NULL)"
     cl = _Clusters()
-    best: dict[tuple[str, str], float] = {}
-    columns = [edges.column(i).to_pylist() for i in range(5)]
-    for rid_l, rid_r, comp_l, comp_r, prob in zip(*columns, strict=True):
+    #: per component pair, its strongest link and the first record pair carrying it
+    best: dict[tuple[str, str], tuple[float, str, str]] = {}
+    columns = [edges.column(i).to_pylist() for i in range(7)]
+    for rid_l, rid_r, comp_l, comp_r, prob, ref_lo, ref_hi in zip(*columns, strict=True):
         cl.add_pair(rid_l, rid_r, comp_l, comp_r, prob)
         ca, cb = (comp_l, comp_r) if comp_l < comp_r else (comp_r, comp_l)
         counts = cl.adj.setdefault(ca, {}).get(cb)
@@ -192,8 +198,10 @@ def cluster_components(
             counts[0] += 1
             cl.strong.setdefault(rid_l, set()).add(rid_r)
             cl.strong.setdefault(rid_r, set()).add(rid_l)
-            if prob > best.get((ca, cb), -1.0):
-                best[(ca, cb)] = prob
+            link = (prob, ref_lo, ref_hi)
+            held = best.get((ca, cb))
+            if held is None or (-link[0], link[1], link[2]) < (-held[0], held[1], held[2]):
+                best[(ca, cb)] = link
     if piece:
         for comp, id_type, value in engine.fetchall(
             f"""
@@ -202,13 +210,17 @@ def cluster_components(
             JOIN identity_nodes n USING (node_id)
             WHERE n.id_type IN {uniq_in} AND NOT n.is_hub
               AND c.comp IN (SELECT comp_l FROM _comp_edges UNION SELECT comp_r FROM _comp_edges)
+            ORDER BY ALL
         """
         ):
             if comp in piece:
                 cl.unique.setdefault(comp, {}).setdefault(id_type, value)
     merges = conflicts = incoherent = stars = 0
     accepted: list[tuple[str, str, float]] = []
-    for (ca, cb), prob in sorted(best.items(), key=lambda e: (-e[1], e[0])):
+    # strongest first; ties go by the records' names (source/key), not by component labels
+    # or record ids, which depend on how a run numbered them: an incremental run numbers its
+    # new records after the old ones and its region's nodes afresh, and must decide alike
+    for (ca, cb), (prob, _, _) in sorted(best.items(), key=lambda e: (-e[1][0], *e[1][1:])):
         ra, rb = cl.find(ca), cl.find(cb)
         if ra == rb:
             continue
@@ -250,9 +262,11 @@ def _keep_evidence(engine: Engine, accepted: list[tuple[str, str, float]]) -> No
             FROM match_pairs p
             JOIN _record_comp a ON a.rid = p.rid_l JOIN _record_comp b ON b.rid = p.rid_r
             JOIN _accepted x ON least(a.comp, b.comp) = x.ca AND greatest(a.comp, b.comp) = x.cb
-            QUALIFY row_number() OVER (PARTITION BY x.ca, x.cb
-                                       ORDER BY p.match_probability DESC, p.rid_l, p.rid_r) = 1
-        """,
+            QUALIFY row_number() OVER (
+                PARTITION BY x.ca, x.cb
+                ORDER BY p.match_probability DESC, least(REF_A, REF_B), greatest(REF_A, REF_B)
+            ) = 1
+        """.replace("REF_A", REF.format(t="a")).replace("REF_B", REF.format(t="b")),
             step="clustering: evidence",
         )
     finally:

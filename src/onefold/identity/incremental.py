@@ -2,7 +2,8 @@
 
 A full run rebuilds every component. An incremental run finds the *region* the new records can
 touch — the profiles that hold any of their identifier values (or an older version of one of
-them), widened along must-link overrides — copies just that region into an in-memory database
+them), widened along must-link overrides and, with probabilistic matching, along links above
+the threshold (see `incremental_matching`) — copies just that region into an in-memory database
 attached beside the workspace, runs the very same graph, stable-id and profile SQL there, and
 writes the region's result back over the profiles it replaces, in one transaction.
 
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal, replace_rows_sql
+from onefold.identity.incremental_matching import TEMP_TABLES as MATCH_TEMP_TABLES
+from onefold.identity.incremental_matching import widen_by_match_links
 from onefold.identity.limits import CONFLICTS_TABLE
 from onefold.identity.overrides import is_record_ref
 
@@ -84,13 +87,30 @@ def replaced_hubs(engine: Engine) -> int:
     )
 
 
-def select_region(engine: Engine, base: int, must_links: list[tuple[str, str]]) -> Region:
-    """Write `_affected(profile_id)` and `_region_rids(rid)` for the records in `_fresh`."""
+def select_region(
+    engine: Engine, base: int, must_links: list[tuple[str, str]], *, match_links: bool = False
+) -> Region:
+    """Write `_affected(profile_id)` and `_region_rids(rid)` for the records in `_fresh`.
+
+    With `match_links` (probabilistic matching on: `incremental_matching.strong_links` wrote
+    `_strong`), the region also grows along links above the threshold, and the three
+    widenings repeat until none adds a profile: a profile one rule brings in may reach
+    another through a different rule.
+    """
     step = "incremental: region"
     engine.execute(NEW_KEYS.format(base=int(base)), step=step)
     engine.execute(AFFECTED, step=step)
-    _widen_by_limit_conflicts(engine)
-    _widen_by_must_links(engine, must_links)
+    for _ in range(MAX_WIDENING_ROUNDS):
+        before = int(engine.fetchone("SELECT count(*) FROM _affected"))
+        _widen_by_limit_conflicts(engine)
+        _widen_by_must_links(engine, must_links)
+        if not match_links:
+            break  # each of the two widenings is closed on its own
+        widen_by_match_links(engine)
+        if int(engine.fetchone("SELECT count(*) FROM _affected")) == before:
+            break
+    else:
+        raise RuntimeError(f"region did not stop growing in {MAX_WIDENING_ROUNDS} rounds")
     engine.execute(REGION_RIDS, step=step)
     counts = engine.fetchall(
         "SELECT (SELECT count(*) FROM _affected), (SELECT count(*) FROM _region_rids), "
@@ -265,6 +285,7 @@ def close_region(engine: Engine, main: str) -> None:
         "_history",
         "_merges",
         "_fresh",
+        *MATCH_TEMP_TABLES,
     ):
         engine.execute(f"DROP TABLE IF EXISTS {t}")
     engine.execute(f"DETACH DATABASE IF EXISTS {REGION}")

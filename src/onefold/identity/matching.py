@@ -5,6 +5,11 @@ candidate pairs from blocking rules, a level per comparison per pair. Learning h
 *distinct level patterns* (a few thousand rows whatever the data size): u-probabilities from
 random pairs, m-probabilities and the prior by expectation–maximisation, no labels. Scores go
 back to SQL as literal weights, so every pair carries the weight of each comparison.
+
+Learning is the training step only: the model is kept (`match_model`) and later runs score
+with it — a full run through `run_matching(model=…)`, an incremental one through the same
+`compare_pairs` / `add_tf_terms` / `score_pairs` on its new records' pairs only (see
+`incremental_matching`).
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class Model:
     global_prior: float | None = None
     #: EM's match rate among each blocking rule's candidates (one entry without rules)
     rule_priors: list[float] = field(default_factory=list)
+    #: per `tf_adjust` field, the frequency given to a value the training data did not hold
+    tf_unseen: dict[str, float] = field(default_factory=dict)
 
     def weight(self, name: str, level: int) -> float:
         if level == 0:
@@ -69,8 +76,24 @@ def blocking_key_sql(key: str) -> tuple[str, str]:
     raise ValueError(f"blocking key {key!r}: only [:N] prefixes and [-N:] suffixes are supported")
 
 
-def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
-    """One row per record with `<field>`, `<field>_key`, `<field>_sorted`, `tf_<field>`."""
+def build_match_records(
+    engine: Engine,
+    settings: MatchingSettings,
+    *,
+    model: Model | None = None,
+    rids: str | None = None,
+    table: str = "match_records",
+) -> int:
+    """One row per record with `<field>`, `<field>_key`, `<field>_sorted`, and `tf_<field>`
+    for each `tf_adjust` comparison.
+
+    Without `model`, `tf_<field>` is the value's frequency among these records (what a
+    training run learns from). With a stored `model`, it is the frequency the model was
+    trained with (`match_model_tf`, a value it never saw counting as seen once): a trained
+    model scores every later record with the same weights, so a pair scores the same in an
+    incremental run as in a full one. `rids` (a condition on `rid`) builds the rows of some
+    records only, into the temporary `table`: an incremental run's new records.
+    """
     comps = {c.field: c for c in settings.comparisons}
     fields = list(comps)
     for rule in settings.blocking:
@@ -90,6 +113,8 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
     where_source = ""
     if settings.sources:
         where_source = "AND r.source IN (" + ", ".join(literal(s) for s in settings.sources) + ")"
+    if rids is not None:
+        where_source += f" AND ({rids})"
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _mr AS
@@ -125,46 +150,75 @@ def build_match_records(engine: Engine, settings: MatchingSettings) -> int:
             step="matching: nicknames",
         )
         joins += f" LEFT JOIN _ext_{f} USING ({f}_key)"
-    extra = []
-    for f in fields:
-        extra.append(f"array_to_string(list_sort(string_split({f}_key, ' ')), ' ') AS {f}_sorted")
-        extra.append(
-            f"CASE WHEN {f}_key IS NOT NULL THEN count(*) OVER (PARTITION BY {f}_key) "
-            f"/ count({f}_key) OVER () END AS tf_{f}"
-        )
+    extra = [
+        f"array_to_string(list_sort(string_split({f}_key, ' ')), ' ') AS {f}_sorted" for f in fields
+    ]
+    for f in tf_fields(settings):
+        if model is None:
+            extra.append(
+                f"CASE WHEN {f}_key IS NOT NULL THEN count(*) OVER (PARTITION BY {f}_key) "
+                f"/ count({f}_key) OVER () END AS tf_{f}"
+            )
+        else:
+            unseen = model.tf_unseen.get(f, 1.0)
+            extra.append(
+                f"CASE WHEN {f}_key IS NOT NULL THEN coalesce((SELECT t.tf FROM match_model_tf t "
+                f"WHERE t.field = {literal(f)} AND t.key = {f}_key), {unseen!r}::DOUBLE) "
+                f"END AS tf_{f}"
+            )
+    kind = "TABLE" if rids is None else "TEMP TABLE"
     engine.execute(
-        f"CREATE OR REPLACE TABLE match_records AS SELECT *, {', '.join(extra)} FROM _mr{joins}",
+        f"CREATE OR REPLACE {kind} {table} AS SELECT *, {', '.join(extra)} FROM _mr{joins}",
         step="matching: records",
     )
     engine.execute("DROP TABLE _mr")
     for f in name_fields:
         engine.execute(f"DROP TABLE _ext_{f}")
-    return int(engine.fetchone("SELECT count(*) FROM match_records"))
+    return int(engine.fetchone(f"SELECT count(*) FROM {table}"))
 
 
-def candidate_pairs(engine: Engine, settings: MatchingSettings) -> int:
-    """Union of the blocking rules' pairs; a block larger than max_block_size is skipped.
+def tf_fields(settings: MatchingSettings) -> list[str]:
+    """The fields whose exact agreement is weighted by the value's frequency."""
+    return [c.field for c in settings.comparisons if c.tf_adjust]
 
-    Each pair keeps `rules`, a bit mask of the rules that produced it (bit i: rule i), so
-    that EM can learn from each rule's pairs without the fields that rule forced to agree.
-    """
+
+def blocks_sql(settings: MatchingSettings, rows: str) -> str:
+    """(rule, bk, rid, src): each record of `rows` under each blocking rule whose keys it
+    holds. Kept as `match_blocks`, it is the blocking index new records are looked up in."""
     parts = []
     for i, rule in enumerate(settings.blocking):
         exprs = [blocking_key_sql(k)[1] for k in rule]
         not_null = " AND ".join(f"({e}) IS NOT NULL AND ({e}) <> ''" for e in exprs)
         bk = "concat_ws(chr(31), " + ", ".join(exprs) + ")"
-        block = (
-            f"(SELECT rid, src, {bk} AS bk FROM match_records WHERE {not_null} "
-            f"QUALIFY count(*) OVER (PARTITION BY {bk}) <= {int(settings.max_block_size)})"
-        )
-        cross = " AND a.src <> b.src" if settings.link_only else ""
         parts.append(
-            f"SELECT a.rid AS rid_l, b.rid AS rid_r, {1 << i}::BIGINT AS rule_bit "
-            f"FROM {block} a JOIN {block} b ON a.bk = b.bk AND a.rid < b.rid{cross}"
+            f"SELECT {i}::INTEGER AS rule, {bk} AS bk, rid, src FROM {rows} WHERE {not_null}"
         )
+    return " UNION ALL ".join(parts)
+
+
+def candidate_pairs(engine: Engine, settings: MatchingSettings) -> int:
+    """`match_blocks`, then the union of the blocking rules' pairs into `_pairs`; a block
+    larger than max_block_size is skipped.
+
+    Each pair keeps `rules`, a bit mask of the rules that produced it (bit i: rule i), so
+    that EM can learn from each rule's pairs without the fields that rule forced to agree.
+    """
     engine.execute(
-        "CREATE OR REPLACE TEMP TABLE _pairs AS SELECT rid_l, rid_r, bit_or(rule_bit) AS rules "
-        "FROM (" + " UNION ALL ".join(parts) + ") GROUP BY rid_l, rid_r",
+        f"CREATE OR REPLACE TABLE match_blocks AS {blocks_sql(settings, 'match_records')} "
+        "ORDER BY rule, bk",
+        step="matching: blocking",
+    )
+    cross = " AND a.src <> b.src" if settings.link_only else ""
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _pairs AS
+        WITH live AS (
+            SELECT * FROM match_blocks
+            QUALIFY count(*) OVER (PARTITION BY rule, bk) <= {int(settings.max_block_size)})
+        SELECT a.rid AS rid_l, b.rid AS rid_r, bit_or((1::BIGINT) << a.rule) AS rules
+        FROM live a JOIN live b ON a.rule = b.rule AND a.bk = b.bk AND a.rid < b.rid{cross}
+        GROUP BY ALL
+    """,
         step="matching: blocking",
     )
     return int(engine.fetchone("SELECT count(*) FROM _pairs"))
@@ -217,6 +271,9 @@ def estimate_u(
         if exact is not None:
             # level 1 (exact) counted over every pair instead of the sample's ~1,000 agreeing
             # ones; the other levels keep their sampled shares of the rest
+            # (every record holding the field holding one value is no certainty either: the
+            # other levels keep a sliver, as the sample's smoothing gives them, not log(0))
+            exact = min(exact, 1 - 1e-6)
             rest = sum(u[c.field][2:])
             u[c.field] = [0.0, exact] + [x * (1 - exact) / rest for x in u[c.field][2:]]
     return u
@@ -399,8 +456,16 @@ def score_sql(comparisons: list[Comparison], model: Model) -> str:
     return " + ".join(terms)
 
 
-def score_pairs(engine: Engine, comparisons: list[Comparison], model: Model) -> None:
-    """Write `match_pairs` with each comparison's level and weight and the total."""
+def score_pairs(
+    engine: Engine,
+    comparisons: list[Comparison],
+    model: Model,
+    table: str = "match_pairs",
+    *,
+    temp: bool = False,
+) -> None:
+    """Write `table` (`match_pairs`) from `_gamma`: each comparison's level and weight, the
+    total and the probability. The one scoring statement of full and incremental runs."""
     weights_cols = []
     for c in comparisons:
         whens = " ".join(
@@ -410,13 +475,42 @@ def score_pairs(engine: Engine, comparisons: list[Comparison], model: Model) -> 
         weights_cols.append(f"(CASE {c.column} {whens} ELSE 0::DOUBLE END){tf} AS w_{c.field}")
     engine.execute(
         f"""
-        CREATE OR REPLACE TABLE match_pairs AS
+        CREATE OR REPLACE {"TEMP " if temp else ""}TABLE {table} AS
         SELECT *, 1 / (1 + pow(2, -match_weight)) AS match_probability FROM (
             SELECT *, {score_sql(comparisons, model)} AS match_weight, {", ".join(weights_cols)}
             FROM _gamma)
     """,
         step="matching: score",
     )
+
+
+def compare_pairs(engine: Engine, comparisons: list[Comparison], pairs: str, rows: str) -> None:
+    """`_gamma_raw`: each pair of `pairs` (rid_l, rid_r, rules) with its comparison levels
+    and its records' value frequencies, the match rows read from `rows`."""
+    tf_cols = ", ".join(
+        f"l.tf_{c.field} AS tfl_{c.field}, r.tf_{c.field} AS tfr_{c.field}"
+        for c in comparisons
+        if c.tf_adjust
+    )
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _gamma_raw AS
+        SELECT p.rid_l, p.rid_r, p.rules, {_gamma_select(comparisons)},
+               {tf_cols or "NULL AS _no_tf"}
+        FROM {pairs} p JOIN {rows} l ON l.rid = p.rid_l JOIN {rows} r ON r.rid = p.rid_r
+    """,
+        step="matching: compare",
+    )
+
+
+def add_tf_terms(engine: Engine, comparisons: list[Comparison], model: Model) -> None:
+    """`_gamma` from `_gamma_raw`: the term-frequency terms need the model's u(exact)."""
+    tf = _tf_terms(comparisons, model).replace("l.tf_", "tfl_").replace("r.tf_", "tfr_")
+    engine.execute(
+        f"CREATE OR REPLACE TEMP TABLE _gamma AS SELECT *{tf} FROM _gamma_raw",
+        step="matching: term frequencies",
+    )
+    engine.execute("DROP TABLE _gamma_raw")
 
 
 def _tf_terms(comparisons: list[Comparison], model: Model) -> str:
@@ -440,40 +534,59 @@ class MatchResult:
     pairs: int
     model: Model
     above_threshold: int
+    #: whether this run learned the model (else it scored with the stored one)
+    trained: bool = True
 
 
 def run_matching(
     engine: Engine,
     settings: MatchingSettings,
     progress: Callable[[str, int, int], None] | None = None,
+    model: Model | None = None,
 ) -> MatchResult:
-    """Records → candidate pairs → levels → u, EM → `match_pairs` and `match_weights`."""
+    """Records → candidate pairs → levels → u, EM → `match_pairs` and `match_weights`.
+
+    With a stored `model` (see `match_model`), nothing is learned: the pairs are scored with
+    it, term frequencies included, as linkers do once trained (Splink: train, then
+    `predict`) — so that a full run and an incremental one score every pair alike.
+    """
     report = progress or (lambda _s, _d, _t: None)
     comparisons = build_comparisons(settings.comparisons)
+    trained = model is None
     report("matching", 0, 4)
-    n_records = build_match_records(engine, settings)
+    n_records = build_match_records(engine, settings, model=model)
     n_pairs = candidate_pairs(engine, settings)
     report("matching", 1, 4)
-    u = estimate_u(engine, comparisons, settings)
     # levels first, term-frequency terms after EM (they need the learned u(exact) only)
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _gamma_raw AS
-        SELECT p.rid_l, p.rid_r, p.rules, {_gamma_select(comparisons)},
-               {
-            ", ".join(
-                f"l.tf_{c.field} AS tfl_{c.field}, r.tf_{c.field} AS tfr_{c.field}"
-                for c in comparisons
-                if c.tf_adjust
-            )
-            or "NULL AS _no_tf"
-        }
-        FROM _pairs p JOIN match_records l ON l.rid = p.rid_l JOIN match_records r
-          ON r.rid = p.rid_r
-    """,
-        step="matching: compare",
-    )
+    compare_pairs(engine, comparisons, "_pairs", "match_records")
     report("matching", 2, 4)
+    if model is None:
+        model = train_model(engine, settings, comparisons, n_records, n_pairs)
+    report("matching", 3, 4)
+    add_tf_terms(engine, comparisons, model)
+    score_pairs(engine, comparisons, model)
+    _store_weights(engine, comparisons, model)
+    above = int(
+        engine.fetchone(
+            "SELECT count(*) FROM match_pairs WHERE match_probability >= ?", [settings.threshold]
+        )
+    )
+    for t in ("_pairs", "_gamma"):
+        engine.execute(f"DROP TABLE IF EXISTS {t}")
+    report("matching", 4, 4)
+    return MatchResult(n_records, n_pairs, model, above, trained)
+
+
+def train_model(
+    engine: Engine,
+    settings: MatchingSettings,
+    comparisons: list[Comparison],
+    n_records: int,
+    n_pairs: int,
+) -> Model:
+    """u from random pairs, m and the prior by EM over `_gamma_raw`'s level patterns, and the
+    term frequencies that scoring with this model will use from now on."""
+    u = estimate_u(engine, comparisons, settings)
     cols = ", ".join(c.column for c in comparisons)
     patterns = [
         tuple(int(x) for x in row)
@@ -496,24 +609,11 @@ def run_matching(
         all_pairs = max((n_records**2 - sum(n * n for n in per_source)) / 2, 1.0)
     expected = model.prior * n_pairs
     model.global_prior = min(max(expected / all_pairs, 1e-12), 0.5)
-    report("matching", 3, 4)
-    tf = _tf_terms(comparisons, model).replace("l.tf_", "tfl_").replace("r.tf_", "tfr_")
-    engine.execute(
-        f"CREATE OR REPLACE TEMP TABLE _gamma AS SELECT *{tf} FROM _gamma_raw",
-        step="matching: term frequencies",
-    )
-    engine.execute("DROP TABLE _gamma_raw")
-    score_pairs(engine, comparisons, model)
-    _store_weights(engine, comparisons, model)
-    above = int(
-        engine.fetchone(
-            "SELECT count(*) FROM match_pairs WHERE match_probability >= ?", [settings.threshold]
-        )
-    )
-    for t in ("_pairs", "_gamma"):
-        engine.execute(f"DROP TABLE IF EXISTS {t}")
-    report("matching", 4, 4)
-    return MatchResult(n_records, n_pairs, model, above)
+    for f in tf_fields(settings):
+        # a value the model never saw scores as one seen once
+        held = int(engine.fetchone(f"SELECT count({f}_key) FROM match_records"))
+        model.tf_unseen[f] = 1 / held if held else 1.0
+    return model
 
 
 def _store_weights(engine: Engine, comparisons: list[Comparison], model: Model) -> None:
