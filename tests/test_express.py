@@ -129,3 +129,30 @@ def test_a_resent_message_id_is_stored_once(shop: Workspace) -> None:
         shop.engine.fetchone("SELECT count(*) FROM records WHERE record_key = ?", [ev["messageId"]])
         == 1
     )
+
+
+def test_a_blocked_identifier_goes_to_the_batch_stages(
+    workspace: Workspace, add_source: Any
+) -> None:
+    """The workspace's own blocking rules are SQL; an event carrying a blocked value is
+    cleaned by the batch stage, which marks it junk with the rule, and the rest stay express."""
+    cfg = workspace.root / "onefold.yml"
+    text = cfg.read_text(encoding="utf-8")
+    assert "  blocked_values: {}" in text
+    cfg.write_text(
+        text.replace("  blocked_values: {}", "  blocked_values: {phone: ['+14155550000']}"),
+        encoding="utf-8",
+    )
+    add_source("shop", SHOP, "shop.csv", SHOP_HEAD + ROWS)
+    (workspace.root / "sources" / "web.yml").write_text(http_source_yaml("web"), encoding="utf-8")
+    with Workspace(workspace.root) as ws:
+        ws.load()
+        ws.resolve()
+        _, blocked = ws.ingest("web", [identify(anonymousId="a-x", traits={"phone": "4155550000"})])
+        _, plain = ws.ingest("web", [identify(anonymousId="a-y", traits={"phone": "4155550111"})])
+        assert blocked is not None and not blocked.express and blocked.mode == "incremental"
+        assert plain is not None and plain.express
+        reasons = ws.engine.fetchall("SELECT raw_value, reason FROM rejects WHERE source = 'web'")
+        assert reasons == [
+            ("4155550000", "identifier phone: blocked value (identity.blocked_values.phone)")
+        ]

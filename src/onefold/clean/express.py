@@ -25,13 +25,13 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from onefold.clean.blocked import blocked_reason_sql
 from onefold.clean.junk import BUILTIN_JUNK, JunkFilter
-from onefold.clean.result import REJECTED, Normalised
+from onefold.clean.result import REJECTED, USABLE, Normalised
 from onefold.clean.source_sql import MappedField, mapped_fields
 from onefold.clean.value_cache import CleaningContext, normaliser_function
 from onefold.config.mappings import SourceMapping
@@ -52,18 +52,60 @@ class _Unsure(Exception):
     """The batch stage and this module could disagree on a value: decline the batch."""
 
 
+class RecordRow(NamedTuple):
+    """A `records` row, column for column."""
+
+    rid: int
+    source: str
+    record_key: str
+    channel: str
+    load_id: int
+    file: str
+    row_number: int
+    loaded_at: datetime
+    event_time_raw: str | None
+    event_time: datetime | None
+    event_type: str | None
+    amount: float | None
+    currency: str | None
+
+    @property
+    def observed(self) -> datetime:
+        """coalesce(event_time, loaded_at): when the record was observed."""
+        return self.loaded_at if self.event_time is None else self.event_time
+
+
+class ValueRow(NamedTuple):
+    """A `record_values` row, column for column."""
+
+    rid: int
+    role: str
+    name: str
+    field: str
+    raw: str
+    value: str | None
+    status: str
+    reason: str | None
+    key: str | None
+    script: str | None
+
+    @property
+    def usable(self) -> bool:
+        return self.status in USABLE
+
+
 @dataclass
 class CleanRecord:
     """One cleaned record: its `records` row and its `record_values` rows."""
 
-    row: tuple[Any, ...]
-    values: list[tuple[Any, ...]] = field(default_factory=list)
+    row: RecordRow
+    values: list[ValueRow] = field(default_factory=list)
     #: `rejects` rows for its invalid and junk values, but for `detected_at`
     rejects: list[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def rid(self) -> int:
-        return int(self.row[0])
+        return self.row.rid
 
 
 def _steps(path: str) -> list[str | int]:
@@ -216,7 +258,7 @@ class ExpressCleaner:
                 if not currency.isascii():
                     raise _Unsure
                 currency = currency.upper()
-        row = (
+        row = RecordRow(
             rid,
             mapping.name,
             key_,
@@ -244,7 +286,9 @@ class ExpressCleaner:
                     + (status, why)
                 )
             rec.values.append(
-                (rid, mf.role, mf.name, mf.spec.field, x, value, status, reason, key, script)
+                ValueRow(
+                    rid, mf.role, mf.name, mf.spec.field, x, value, status, reason, key, script
+                )
             )
         return rec
 
@@ -271,10 +315,10 @@ class ExpressCleaner:
         """Whether a usable identifier is one the workspace blocks (it would be a reject)."""
         pairs = sorted(
             {
-                (v[2], v[5])
+                (v.name, str(v.value))
                 for r in records
                 for v in r.values
-                if v[1] == "identifier" and v[6] in ("valid", "suspicious")
+                if v.role == "identifier" and v.usable
             }
         )
         if not pairs:

@@ -43,14 +43,13 @@ from onefold.identity.fast_path import (
     ConflictCache,
     FastPlan,
     FastResult,
-    _Record,
+    NewRecord,
     plan_fast,
 )
 
 #: More new records than this go through the batch stages (whose cost does not grow with
 #: the count): the express path's inserts carry every row as SQL text.
 EXPRESS_MAX_RECORDS = 64
-USABLE = ("valid", "suspicious")
 _PROFILE_COLUMNS = (
     "profile_id name email phone user_id birth_date gender country city first_seen last_seen "
     "channels sources source_count records orders revenue identifiers"
@@ -121,24 +120,18 @@ def resolve_express(
     return ExpressResult(len(cleaned), values, rejects, plan.result(time.perf_counter() - t1))
 
 
-def _identity_record(r: CleanRecord) -> _Record:
+def _identity_record(r: CleanRecord) -> NewRecord:
     """What `fast_path._new_records` reads of a record: its usable identifiers (distinct,
     sorted) and whether it carries a usable name with a key."""
-    rec = _Record(r.rid, str(r.row[1]), str(r.row[2]))
+    rec = NewRecord(r.rid, r.row.source, r.row.record_key)
     rec.values = sorted(
-        {(str(v[2]), str(v[5])) for v in r.values if v[1] == "identifier" and v[6] in USABLE}
+        {(v.name, str(v.value)) for v in r.values if v.role == "identifier" and v.usable}
     )
     rec.named = any(
-        v[1] == "trait" and v[2] in NAME_TRAITS and v[6] in USABLE and v[8] is not None
+        v.role == "trait" and v.name in NAME_TRAITS and v.usable and v.key is not None
         for v in r.values
     )
     return rec
-
-
-def _time(r: CleanRecord) -> datetime:
-    """coalesce(event_time, loaded_at): when the record was observed."""
-    t: datetime = r.row[9] if r.row[9] is not None else r.row[7]
-    return t
 
 
 def _least(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -194,8 +187,8 @@ class _ProfileWrites:
             r = by_rid[rid]
             row = ids.setdefault((placed[rid], t, v), [0, None, None, set(), False])
             row[0] += 1
-            row[1], row[2] = _least(row[1], _time(r)), _greatest(row[2], _time(r))
-            row[3].add(r.row[1])
+            row[1], row[2] = _least(row[1], r.row.observed), _greatest(row[2], r.row.observed)
+            row[3].add(r.row.source)
         self.identifiers = [
             (pid, t, v, n, first, last, sorted(sources), shared)
             for (pid, t, v), (n, first, last, sources, shared) in sorted(ids.items())
@@ -210,12 +203,13 @@ class _ProfileWrites:
             cands.append(("consent", target(pid), purpose, status, source, observed, -1))
         for r in cleaned:
             for v in r.values:
-                role, name, value, status = v[1], v[2], v[5], v[6]
-                if (role == "trait" and status in USABLE) or (
-                    role == "consent" and status == "valid"
+                if (v.role == "trait" and v.usable) or (
+                    v.role == "consent" and v.status == "valid"
                 ):
                     pid = placed[r.rid]
-                    cands.append((role, pid, name, value, r.row[1], _time(r), r.rid))
+                    cands.append(
+                        (v.role, pid, v.name, v.value, r.row.source, r.row.observed, r.rid)
+                    )
                     changed_traits.add(pid)
         best: dict[tuple[str, str, str], tuple[tuple[int, bool, int, int], tuple[Any, ...]]] = {}
         for kind, pid, name, value, source, observed, rid in cands:
@@ -252,10 +246,10 @@ class _ProfileWrites:
         for r in cleaned:
             a = acts.setdefault(placed[r.rid], _no_activity())
             a["records"] += 1
-            a["first_seen"] = _least(a["first_seen"], _time(r))
-            a["last_seen"] = _greatest(a["last_seen"], _time(r))
-            a["channels"].add(r.row[3])
-            a["sources"].add(r.row[1])
+            a["first_seen"] = _least(a["first_seen"], r.row.observed)
+            a["last_seen"] = _greatest(a["last_seen"], r.row.observed)
+            a["channels"].add(r.row.channel)
+            a["sources"].add(r.row.source)
         winners: dict[str, dict[str, Any]] = {}
         for pid, trait, value, _source, _observed in self.traits:
             winners.setdefault(pid, {})[trait] = value
@@ -389,7 +383,10 @@ def _write(
     _insert(
         engine,
         "record_profiles",
-        [(rid, by_rid[rid].row[1], by_rid[rid].row[2], pid) for rid, pid in plan.placed],
+        [
+            (rid, by_rid[rid].row.source, by_rid[rid].row.record_key, pid)
+            for rid, pid in plan.placed
+        ],
         step,
     )
     if plan.merges:

@@ -82,7 +82,7 @@ class FastResult:
 
 
 @dataclass
-class _Record:
+class NewRecord:
     rid: int
     source: str
     key: str
@@ -106,7 +106,7 @@ class FastPlan:
     """The fast path's decision for a set of new records, before anything is written."""
 
     #: each qualifying component: its records and the profiles it joins (none: a new one)
-    fast: list[tuple[list[_Record], tuple[str, ...]]]
+    fast: list[tuple[list[NewRecord], tuple[str, ...]]]
     #: rids of the records left to the region run
     rest: list[int]
     merges: dict[tuple[str, ...], _Merge]
@@ -154,7 +154,7 @@ class FastPlan:
 
 def plan_fast(
     engine: Engine,
-    records: dict[int, _Record],
+    records: dict[int, NewRecord],
     settings: IdentitySettings,
     source_priority: tuple[str, ...],
     run_id: int,
@@ -184,7 +184,7 @@ def plan_fast(
             uf.union(("r", r.rid), ("v", t, v))
             for pid, _shared in holders.get((t, v), ()):
                 uf.union(("v", t, v), ("p", pid))
-    comps: dict[object, list[_Record]] = {}
+    comps: dict[object, list[NewRecord]] = {}
     for r in records.values():
         comps.setdefault(uf.find(("r", r.rid)), []).append(r)
 
@@ -207,7 +207,7 @@ def plan_fast(
     named: set[str] = set()
     if rules.unique is not None:
         named = _named_profiles(engine, claimed) if docs is None else _named_in(docs)
-    fast: list[tuple[list[_Record], tuple[str, ...]]] = []
+    fast: list[tuple[list[NewRecord], tuple[str, ...]]] = []
     rest: list[int] = []
     for members in comps.values():
         profiles = _qualifies(members, rules, nodes, holders, counts, held_values, named, blocked)
@@ -348,9 +348,9 @@ def _insert(engine: Engine, table: str, columns: dict[str, pa.Array]) -> None:
         engine.unregister("_fast_in")
 
 
-def _new_records(engine: Engine, base: int) -> dict[int, _Record]:
+def _new_records(engine: Engine, base: int) -> dict[int, NewRecord]:
     out = {
-        int(rid): _Record(int(rid), str(src), str(key))
+        int(rid): NewRecord(int(rid), str(src), str(key))
         for rid, src, key in engine.fetchall(
             f"SELECT rid, source, record_key FROM records WHERE rid > {int(base)}",
             step="fast path: new records",
@@ -495,7 +495,7 @@ def _type_counts(rows: IdRows, limited: dict[str, int]) -> dict[tuple[str, str],
 
 
 def _qualifies(
-    members: list[_Record],
+    members: list[NewRecord],
     rules: _Rules,
     nodes: dict[tuple[str, str], tuple[int, bool]],
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
@@ -532,7 +532,7 @@ def _qualifies(
 
 
 def _hub_counts_safe(
-    members: list[_Record],
+    members: list[NewRecord],
     rules: _Rules,
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
     held_values: dict[str, set[tuple[str, str]]],
@@ -556,7 +556,7 @@ def _hub_counts_safe(
 
 
 def _names_safe(
-    members: list[_Record],
+    members: list[NewRecord],
     rules: _Rules,
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
     named: set[str],
@@ -592,7 +592,7 @@ class _Merge:
 
 def _plan_merges(
     engine: Engine,
-    fast: list[tuple[list[_Record], tuple[str, ...]]],
+    fast: list[tuple[list[NewRecord], tuple[str, ...]]],
     holders: dict[tuple[str, str], list[tuple[str, bool]]],
     id_rows: IdRows,
     source_priority: tuple[str, ...],
@@ -673,7 +673,7 @@ def _plan_merges(
     return out
 
 
-def _profiles_of(r: _Record, holders: dict[tuple[str, str], list[tuple[str, bool]]]) -> set[str]:
+def _profiles_of(r: NewRecord, holders: dict[tuple[str, str], list[tuple[str, bool]]]) -> set[str]:
     return {hs[0][0] for tv in r.values if (hs := holders.get(tv))}
 
 
@@ -724,7 +724,7 @@ def _write_merges(engine: Engine, run_id: int, merges: list[_Merge]) -> None:
 
 def _mint_ids(
     engine: Engine,
-    fast: list[tuple[list[_Record], tuple[str, ...]]],
+    fast: list[tuple[list[NewRecord], tuple[str, ...]]],
     linking: set[str],
     run_id: int,
     merges: dict[tuple[str, ...], _Merge],
