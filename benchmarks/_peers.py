@@ -239,6 +239,9 @@ def _run_onefold_realtime(spec: Mapping[str, Any]) -> dict[str, Any]:
     source = spec["source"]
     latencies: list[float] = []
     kinds: dict[str, list[tuple[float, int, bool, bool]]] = {}
+    #: per event: seconds cleaning, deciding, writing, and the rest (landing, the run's
+    #: bookkeeping, the commits)
+    phases: list[dict[str, float]] = []
     merged = 0
     with Workspace(spec["workspace"]) as ws:
         # one event of each kind first: imports, the mapping cache, the conflict cache
@@ -255,6 +258,17 @@ def _run_onefold_realtime(spec: Mapping[str, Any]) -> dict[str, Any]:
             region = result.region.profiles if result.region else 0
             fast = result.fast is not None and result.fast.left_to_region == 0
             kinds.setdefault(kind, []).append((dt, region, fast, result.express))
+            phases.append(
+                {
+                    name: result.seconds.get(key, 0.0)
+                    for name, key in (
+                        ("clean", "clean"),
+                        ("decide", "identity"),
+                        ("write", "profiles"),
+                    )
+                }
+            )
+            phases[-1]["other"] = dt - sum(phases[-1].values())
             merged += int(kind == "login" and result.ids.merged > 0)
         total = time.perf_counter() - t_all
         t0 = time.perf_counter()
@@ -266,6 +280,10 @@ def _run_onefold_realtime(spec: Mapping[str, Any]) -> dict[str, Any]:
         "events_per_s": round(len(lines) / total, 1),
         "batch_seconds": round(batch_seconds, 3),
         "merged_logins": merged,
+        "phase_median_ms": {
+            name: _percentiles([p[name] for p in phases])["median_ms"]
+            for name in ("clean", "decide", "write", "other")
+        },
         "by_kind": {
             k: {
                 "events": len(v),

@@ -262,6 +262,13 @@ def main() -> None:
             f"{k['express_share']:.0%}",
         )
     console.print(by_kind)
+    phases = of["phase_median_ms"]
+    console.print(
+        "where an event's time goes (median ms each): "
+        f"cleaning {phases['clean']:.1f}, deciding {phases['decide']:.1f}, "
+        f"writing the rows {phases['write']:.1f}, the rest (landing, the run's bookkeeping, "
+        f"commits) {phases['other']:.1f}"
+    )
     console.print(
         f"batch of {args.events} events in one incremental run: "
         f"{of['batch_seconds']:.2f} s, against {results['full']['seconds']:.1f} s for the "

@@ -625,7 +625,8 @@ class Workspace:
                 n = run.profiles + fast.created - fast.merged
             rejects = run.rejects + done.rejects
             clean = CleanResult(done.records, done.values, 0, rejects, 0, base)
-            seconds = {"clean": fast.deciding, "identity": 0.0, "profiles": fast.writing}
+            seconds = {"clean": done.cleaning, "identity": fast.deciding}
+            seconds["profiles"] = fast.writing
             seconds["total"] = time.perf_counter() - t0
             result = self._placed_result(run, clean, fast, int(n), seconds, express=True)
             self._record_run(result, "incremental", run)
