@@ -49,15 +49,19 @@ def shop(workspace: Workspace, add_source: Any) -> Iterator[Workspace]:
     yield workspace
 
 
-def both_ways(ws: Workspace, tmp_path: Path, events: list[dict[str, Any]]) -> Workspace:
-    """Send `events` one by one through the express path, and through the batch stages on a
-    copy; assert both hold the same tables, and a full re-run too. Returns the copy."""
+def both_ways(
+    ws: Workspace, tmp_path: Path, events: list[dict[str, Any]], *, together: bool = False
+) -> Workspace:
+    """Send `events` one by one (or `together`, in one request) through the express path,
+    and through the batch stages on a copy; assert both hold the same tables, and a full
+    re-run too. Returns the copy."""
     ws.engine.execute("CHECKPOINT")
     shutil.copytree(ws.root, tmp_path / "batch")
     batch = Workspace(tmp_path / "batch")
-    for ev in events:
-        _, fast = ws.ingest("web", [ev])
-        _, slow = batch.ingest("web", [ev], express=False)
+    for group in [events] if together else [[ev] for ev in events]:
+        _, fast = ws.ingest("web", group)
+        _, slow = batch.ingest("web", group, express=False)
+        ev = group[-1]
         assert fast is not None and fast.express, ev
         assert slow is not None and not slow.express and slow.mode == "incremental"
         assert fast.ids.created == slow.ids.created and fast.ids.merged == slow.ids.merged
@@ -103,6 +107,27 @@ def test_first_visits_returning_customers_and_a_login(shop: Workspace, tmp_path:
     )
     assert sorted(n for (n,) in names) == ["José Núñez", "张伟"]
     batch.close()
+
+
+def test_messages_sent_together(shop: Workspace, tmp_path: Path) -> None:
+    """One request of several messages: two of one new visitor, another new visitor who
+    logs in as a known customer, a returning customer with a new name — placed in one run,
+    as the batch stages place them."""
+    events = [
+        identify(anonymousId="a-1", traits={"email": "one@mail.com"}),
+        identify(anonymousId="a-1", traits={"phone": "4155550177", "name": "Uma One"}),
+        identify(anonymousId="a-2"),
+        identify(anonymousId="a-2", userId="u-2"),
+        identify(userId="u-1", traits={"name": "Ann Lee-Park"}),
+    ]
+    both_ways(shop, tmp_path, events, together=True).close()
+    assert (
+        shop.engine.fetchone(
+            "SELECT p.records FROM profiles p JOIN profile_identifiers i USING (profile_id) "
+            "WHERE i.value = 'one@mail.com'"
+        )
+        == 2
+    )
 
 
 def test_what_the_express_path_cannot_take_goes_to_the_batch_stages(shop: Workspace) -> None:
