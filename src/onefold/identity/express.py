@@ -17,12 +17,16 @@ statement that needs planning to speak of:
   plain inserts.
 
 What it does not take it declines *before writing anything* (None), and the caller runs the
-batch stages: a file (not collected) load, an order (its amount is
-checked and summed in SQL), a value the two could read differently (see
-`clean.express`), records the fast path leaves to the region run, a golden-record choice
-that only row order would settle (two emails seen at the same instant), or a name whose
-script the Python check cannot be sure of. The tests resolve the same events through this
-path, the SQL fast path and a full run, and compare every profile table.
+batch stages: a file (not collected) load, an order (its amount is checked and summed in
+SQL), a value the two could read differently (see `clean.express`), records the fast path
+leaves to the region run, a golden-record choice that only row order would settle (two
+emails seen at the same instant), or a name whose script the Python check cannot be sure
+of. The tests resolve the same events through this path, the batch stages and a full run,
+and compare every table they write.
+
+At 1M profiles an event now takes ~40 ms (`benchmarks/incremental.py`), about half of it
+the ~25 statements and two commits that remain — on this engine each costs a millisecond
+or more whatever its size.
 """
 
 from __future__ import annotations
