@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from onefold import Workspace
+from onefold.identity.fast_path import LAST_GRAPH_RUN, conflicted_profiles
 from shared_sources import SHOP, SHOP_HEAD, profile_links
 
 ROWS = (
@@ -220,3 +221,28 @@ def test_a_profile_in_a_recorded_limit_conflict_goes_to_the_region_run(
     links = profile_links(shop)
     assert links["x2"] == links["o1"] != links["x1"]
     assert_same_as_full_rerun(shop, tmp_path)
+
+
+def test_a_region_run_updates_the_conflicted_profiles_it_knew(shop: Workspace) -> None:
+    """After its own region run a workspace updates the profiles in limit conflicts from the
+    region alone; the answer is the one a recomputation over the workspace gives."""
+    shop.ingest("shop", [{"order": "w0", "email": "ann@mail.com", "at": "2024-02-28"}])
+    cache = shop._conflicts
+    assert cache.get(shop.engine) == set()  # known before the region runs
+    seen: list[int] = []
+    for rows in (
+        [
+            {"order": "x1", "uid": "u-8", "email": "ex@mail.com", "at": "2024-03-01"},
+            {"order": "x1b", "email": "ex@mail.com", "phone": "+14155550100", "at": "2024-03-02"},
+        ],
+        [{"order": "x2", "device": "dev-1", "at": "2024-03-03"}],
+        # a corrected x1b without Ann's phone: the conflict is gone, and so are its profiles
+        [{"order": "x1b", "email": "ex@mail.com", "at": "2024-03-02"}],
+    ):
+        _, result = shop.ingest("shop", rows)
+        assert result is not None and result.region is not None and result.region.profiles
+        key = int(shop.engine.fetchone(LAST_GRAPH_RUN))
+        assert cache._key == key == result.run_id  # updated, not left for a recomputation
+        assert cache._profiles == conflicted_profiles(shop.engine)
+        seen.append(len(cache._profiles))
+    assert seen[0] and seen[-1] == 0

@@ -781,36 +781,41 @@ GRAPH_RUN = """(kind = 'resolve'
 LAST_GRAPH_RUN = f"SELECT coalesce(max(run_id), 0) FROM runs WHERE {GRAPH_RUN}"
 
 
-def conflicted_profiles(engine: Engine) -> set[str]:
+def conflicted_profiles(engine: Engine, tables: str = "") -> set[str]:
     """Profiles a recorded limit conflict involves, by its record or its value: the region
     run replays them with their neighbours. The record probe scans `record_profiles` (no
     index on rid: ~0.2 s at 1M persons); the values — a few hundred — are looked up through
     the index on `profile_identifiers.value` (matched on `id_type || ':' || value` in SQL,
     that was a 1 s scan). `ConflictCache` keeps the answer until a run that could change it.
+    `tables` is a prefix for the three tables: a region's (`"_region.next_"`, whose conflicts
+    table has no prefix but the database's) after its run.
     """
-    if not engine.table_exists("identity_conflicts"):
+    conflicts_table = tables.split("next_")[0] + "identity_conflicts"
+    if not tables and not engine.table_exists("identity_conflicts"):
         return set()
     conflicts = engine.fetchall(
-        "SELECT DISTINCT id_type, substr(node_key, length(id_type) + 2) FROM identity_conflicts",
+        f"SELECT DISTINCT id_type, substr(node_key, length(id_type) + 2) FROM {conflicts_table}",
         step="fast path: conflicts",
     )
     if not conflicts:
         return set()
     wanted = {(str(t), str(v)) for t, v in conflicts}
     by_value = engine.fetchall(
-        "SELECT profile_id, id_type, value FROM profile_identifiers "
+        f"SELECT profile_id, id_type, value FROM {tables}profile_identifiers "
         f"WHERE value IN {_among(engine, (v for _, v in wanted), '_fast_v')}",
         step="fast path: conflicts",
     )
     by_record = engine.fetchall(
-        "SELECT profile_id FROM record_profiles WHERE rid IN (SELECT rid FROM identity_conflicts)",
+        f"SELECT profile_id FROM {tables}record_profiles "
+        f"WHERE rid IN (SELECT rid FROM {conflicts_table})",
         step="fast path: conflicts",
     )
     return {str(p) for p, t, v in by_value if (t, v) in wanted} | {str(p) for (p,) in by_record}
 
 
 class ConflictCache:
-    """`conflicted_profiles`, recomputed only after a region or full run."""
+    """`conflicted_profiles`, recomputed only after a region or full run — or, after a region
+    run of this workspace's own, updated from the region alone (`after_region`)."""
 
     def __init__(self) -> None:
         self._key: int | None = None
@@ -823,6 +828,19 @@ class ConflictCache:
         if key != self._key:
             self._profiles, self._key = conflicted_profiles(engine), key
         return self._profiles
+
+    def after_region(self, engine: Engine, previous: int, run_id: int, region: str) -> None:
+        """A region run (`run_id`) replaced the profiles in `_affected` by its region's: the
+        conflicted ones among those go, the region's come in — a few small reads where
+        recomputing scans the workspace (0.2 s at 1M persons, in the next real-time event).
+        Only when the cache held the answer up to the run before (`previous`, the last graph
+        run when this one started); otherwise the next `get` recomputes it."""
+        if self._key != previous:
+            return
+        gone = {str(r[0]) for r in engine.fetchall("SELECT profile_id FROM _affected")}
+        added = conflicted_profiles(engine, f"{region}.next_")
+        self._profiles = (self._profiles - gone) | added
+        self._key = run_id
 
 
 def _write(
