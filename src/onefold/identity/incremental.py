@@ -121,16 +121,19 @@ def select_region(
 
 #: Profiles on the other side of a link a profile limit dropped: in a full run they are one
 #: component with the region's profiles, replayed together, so the region must hold them too.
-CONFLICT_NEIGHBOURS = """
-    INSERT INTO _affected
-    SELECT DISTINCT other FROM (
-        SELECT rp.profile_id AS here, pk.profile_id AS other
-        FROM identity_conflicts c JOIN record_profiles rp USING (rid)
-        JOIN profile_keys pk ON pk.member_key = c.node_key
-        UNION ALL
-        SELECT pk.profile_id, rp.profile_id
+#: The profile pairs a dropped link separates, both ways, found once per run: the join scans
+#: `record_profiles` and `profile_keys` (~0.15 s at 1M persons), the widening rounds do not.
+CONFLICT_PAIRS = """
+    CREATE OR REPLACE TEMP TABLE _conflict_pairs AS
+    WITH p AS (
+        SELECT rp.profile_id AS a, pk.profile_id AS b
         FROM identity_conflicts c JOIN record_profiles rp USING (rid)
         JOIN profile_keys pk ON pk.member_key = c.node_key)
+    SELECT a AS here, b AS other FROM p UNION SELECT b, a FROM p
+"""
+CONFLICT_NEIGHBOURS = """
+    INSERT INTO _affected
+    SELECT DISTINCT other FROM _conflict_pairs
     WHERE here IN (SELECT profile_id FROM _affected)
       AND other NOT IN (SELECT profile_id FROM _affected)
 """
@@ -141,10 +144,12 @@ def _widen_by_limit_conflicts(engine: Engine) -> None:
         engine.fetchone("SELECT count(*) FROM identity_conflicts")
     ):
         return
+    engine.execute(CONFLICT_PAIRS, step="incremental: region")
     for _ in range(MAX_WIDENING_ROUNDS):
         before = int(engine.fetchone("SELECT count(*) FROM _affected"))
         engine.execute(CONFLICT_NEIGHBOURS, step="incremental: region")
         if int(engine.fetchone("SELECT count(*) FROM _affected")) == before:
+            engine.execute("DROP TABLE _conflict_pairs")
             return
     raise RuntimeError(f"region did not stop growing in {MAX_WIDENING_ROUNDS} rounds")
 
