@@ -12,6 +12,7 @@ import pytest
 
 from onefold import Workspace
 from onefold.identity.fast_path import LAST_GRAPH_RUN, conflicted_profiles
+from onefold.identity.incremental import conflict_pairs
 from shared_sources import SHOP, SHOP_HEAD, profile_links
 
 ROWS = (
@@ -224,8 +225,9 @@ def test_a_profile_in_a_recorded_limit_conflict_goes_to_the_region_run(
 
 
 def test_a_region_run_updates_the_conflicted_profiles_it_knew(shop: Workspace) -> None:
-    """After its own region run a workspace updates the profiles in limit conflicts from the
-    region alone; the answer is the one a recomputation over the workspace gives."""
+    """After its own region run a workspace updates the profiles in limit conflicts, and the
+    pairs a dropped link separates, from the region alone; the answer is the one a
+    recomputation over the workspace gives."""
     shop.ingest("shop", [{"order": "w0", "email": "ann@mail.com", "at": "2024-02-28"}])
     cache = shop._conflicts
     assert cache.get(shop.engine) == set()  # known before the region runs
@@ -244,5 +246,7 @@ def test_a_region_run_updates_the_conflicted_profiles_it_knew(shop: Workspace) -
         key = int(shop.engine.fetchone(LAST_GRAPH_RUN))
         assert cache._key == key == result.run_id  # updated, not left for a recomputation
         assert cache._profiles == conflicted_profiles(shop.engine)
+        assert cache._pairs == conflict_pairs(shop.engine)
         seen.append(len(cache._profiles))
     assert seen[0] and seen[-1] == 0
+    assert not cache._pairs

@@ -527,7 +527,13 @@ class Workspace:
         must = [(o.a, o.b) for o in overrides if o.kind == "must_link"]
         if model is not None:
             strong_links(self.engine, settings.threshold)
-        region = select_region(self.engine, base, must, match_links=model is not None)
+        region = select_region(
+            self.engine,
+            base,
+            must,
+            match_links=model is not None,
+            conflict_pairs=self._conflicts.pairs(self.engine, run.graph_run),
+        )
         main = str(self.engine.fetchone("SELECT current_database()"))
         main_q = identifier(main)
         open_region(self.engine, main_q)

@@ -48,6 +48,7 @@ from onefold.config.settings import IdentitySettings
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal_list
 from onefold.identity.graph import hub_exempt
+from onefold.identity.incremental import conflict_pairs
 from onefold.identity.union_find import UnionFind
 from onefold.profiles.build import (
     PROFILE_ROW,
@@ -820,14 +821,25 @@ class ConflictCache:
     def __init__(self) -> None:
         self._key: int | None = None
         self._profiles: set[str] = set()
+        self._pairs: set[tuple[str, str]] = set()
 
-    def get(self, engine: Engine, key: int | None = None) -> set[str]:
-        """The conflicted profiles; `key` is `LAST_GRAPH_RUN`'s answer if already read."""
+    def _refresh(self, engine: Engine, key: int | None) -> None:
         if key is None:
             key = int(engine.fetchone(LAST_GRAPH_RUN))
         if key != self._key:
-            self._profiles, self._key = conflicted_profiles(engine), key
+            self._profiles = conflicted_profiles(engine)
+            self._pairs = conflict_pairs(engine)
+            self._key = key
+
+    def get(self, engine: Engine, key: int | None = None) -> set[str]:
+        """The conflicted profiles; `key` is `LAST_GRAPH_RUN`'s answer if already read."""
+        self._refresh(engine, key)
         return self._profiles
+
+    def pairs(self, engine: Engine, key: int | None = None) -> set[tuple[str, str]]:
+        """`incremental.CONFLICT_PAIRS`' rows: the profiles a dropped link separates."""
+        self._refresh(engine, key)
+        return self._pairs
 
     def after_region(self, engine: Engine, previous: int, run_id: int, region: str) -> None:
         """A region run (`run_id`) replaced the profiles in `_affected` by its region's: the
@@ -838,8 +850,9 @@ class ConflictCache:
         if self._key != previous:
             return
         gone = {str(r[0]) for r in engine.fetchall("SELECT profile_id FROM _affected")}
-        added = conflicted_profiles(engine, f"{region}.next_")
-        self._profiles = (self._profiles - gone) | added
+        self._profiles = (self._profiles - gone) | conflicted_profiles(engine, f"{region}.next_")
+        self._pairs = {p for p in self._pairs if p[0] not in gone and p[1] not in gone}
+        self._pairs |= conflict_pairs(engine, f"{region}.next_")
         self._key = run_id
 
 

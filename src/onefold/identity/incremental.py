@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal, replace_rows_sql
 from onefold.identity.incremental_matching import TEMP_TABLES as MATCH_TEMP_TABLES
@@ -88,21 +90,27 @@ def replaced_hubs(engine: Engine) -> int:
 
 
 def select_region(
-    engine: Engine, base: int, must_links: list[tuple[str, str]], *, match_links: bool = False
+    engine: Engine,
+    base: int,
+    must_links: list[tuple[str, str]],
+    *,
+    match_links: bool = False,
+    conflict_pairs: set[tuple[str, str]] | None = None,
 ) -> Region:
     """Write `_affected(profile_id)` and `_region_rids(rid)` for the records in `_fresh`.
 
     With `match_links` (probabilistic matching on: `incremental_matching.strong_links` wrote
     `_strong`), the region also grows along links above the threshold, and the three
     widenings repeat until none adds a profile: a profile one rule brings in may reach
-    another through a different rule.
+    another through a different rule. `conflict_pairs` (`CONFLICT_PAIRS`' rows, when the
+    caller keeps them: `fast_path.ConflictCache`) saves the scans that find them.
     """
     step = "incremental: region"
     engine.execute(NEW_KEYS.format(base=int(base)), step=step)
     engine.execute(AFFECTED, step=step)
     for _ in range(MAX_WIDENING_ROUNDS):
         before = int(engine.fetchone("SELECT count(*) FROM _affected"))
-        _widen_by_limit_conflicts(engine)
+        _widen_by_limit_conflicts(engine, conflict_pairs)
         _widen_by_must_links(engine, must_links)
         if not match_links:
             break  # each of the two widenings is closed on its own
@@ -121,16 +129,29 @@ def select_region(
 
 #: Profiles on the other side of a link a profile limit dropped: in a full run they are one
 #: component with the region's profiles, replayed together, so the region must hold them too.
-#: The profile pairs a dropped link separates, both ways, found once per run: the join scans
-#: `record_profiles` and `profile_keys` (~0.15 s at 1M persons), the widening rounds do not.
+#: The profile pairs a dropped link separates, both ways (`{tables}`: a prefix for the
+#: record and key tables, a region's after its run). The join scans `record_profiles` and
+#: `profile_keys` (~0.3 s at 1M persons), so `fast_path.ConflictCache` keeps its answer.
 CONFLICT_PAIRS = """
-    CREATE OR REPLACE TEMP TABLE _conflict_pairs AS
     WITH p AS (
         SELECT rp.profile_id AS a, pk.profile_id AS b
-        FROM identity_conflicts c JOIN record_profiles rp USING (rid)
-        JOIN profile_keys pk ON pk.member_key = c.node_key)
+        FROM {conflicts} c JOIN {tables}record_profiles rp USING (rid)
+        JOIN {tables}profile_keys pk ON pk.member_key = c.node_key)
     SELECT a AS here, b AS other FROM p UNION SELECT b, a FROM p
 """
+
+
+def conflict_pairs(engine: Engine, tables: str = "") -> set[tuple[str, str]]:
+    """`CONFLICT_PAIRS`' rows; `tables` as in `fast_path.conflicted_profiles`."""
+    conflicts = tables.split("next_")[0] + "identity_conflicts"
+    if not tables and not engine.table_exists("identity_conflicts"):
+        return set()
+    rows = engine.fetchall(
+        CONFLICT_PAIRS.format(conflicts=conflicts, tables=tables), step="incremental: region"
+    )
+    return {(str(a), str(b)) for a, b in rows}
+
+
 CONFLICT_NEIGHBOURS = """
     INSERT INTO _affected
     SELECT DISTINCT other FROM _conflict_pairs
@@ -139,12 +160,27 @@ CONFLICT_NEIGHBOURS = """
 """
 
 
-def _widen_by_limit_conflicts(engine: Engine) -> None:
-    if not engine.table_exists("identity_conflicts") or not int(
-        engine.fetchone("SELECT count(*) FROM identity_conflicts")
-    ):
+def _widen_by_limit_conflicts(engine: Engine, pairs: set[tuple[str, str]] | None) -> None:
+    if pairs is None:
+        pairs = conflict_pairs(engine)
+    if not pairs:
         return
-    engine.execute(CONFLICT_PAIRS, step="incremental: region")
+    engine.register(
+        "_conflict_pairs_in",
+        pa.table(
+            {
+                "here": pa.array([a for a, _ in pairs], pa.string()),
+                "other": pa.array([b for _, b in pairs], pa.string()),
+            }
+        ),
+    )
+    try:
+        engine.execute(
+            "CREATE OR REPLACE TEMP TABLE _conflict_pairs AS SELECT * FROM _conflict_pairs_in",
+            step="incremental: region",
+        )
+    finally:
+        engine.unregister("_conflict_pairs_in")
     for _ in range(MAX_WIDENING_ROUNDS):
         before = int(engine.fetchone("SELECT count(*) FROM _affected"))
         engine.execute(CONFLICT_NEIGHBOURS, step="incremental: region")
