@@ -132,8 +132,13 @@ def test_every_mapped_trait(shop: Workspace, tmp_path: Path) -> None:  # noqa: F
         identify(anonymousId="a-zh3", traits={"name": "张伟"}),
         identify(anonymousId="a-jp", traits={"firstName": "さくら", "lastName": "山田"}),
         identify(anonymousId="a-zh4", traits={"firstName": "〇", "lastName": "张"}),
+        identify(anonymousId="a-zh5", traits={"firstName": "Wei", "lastName": "张"}),
+        identify(anonymousId="a-zh6", traits={"firstName": "伟", "lastName": " "}),
+        identify(anonymousId="a-g", traits={"gender": "M", "birthday": "03/02/1990"}),
+        identify(anonymousId="a-c", traits={"address": {"country": "us", "city": "NYC"}}),
     ]
-    either_way(shop, tmp_path, events, express=None)
+    for i, ev in enumerate(events):
+        either_way(shop, tmp_path / str(i), [ev], express=None)
 
 
 def test_timestamps(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
@@ -300,4 +305,98 @@ def test_event_name_types(shop: Workspace, tmp_path: Path) -> None:  # noqa: F81
 
 def test_raw_bytes_with_escapes(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
     raw = orjson.dumps(identify(anonymousId="a-esc")).replace(b'"a-esc"', b'"a-\\u00e9sc\\/"')
+    either_way(shop, tmp_path, [raw], express=None)
+
+
+def test_a_request_with_a_rejected_message(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    events = [
+        identify(anonymousId="a-ok", traits={"email": "ok@mail.com"}),
+        {"type": "identify", "messageId": "m-bad", "traits": {"email": "x@mail.com"}},
+        {"type": "track", "messageId": "m-bad2", "anonymousId": "a-ok"},
+    ]
+    either_way(shop, tmp_path, events, express=True)
+
+
+def test_alias_and_odd_ids(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    events = [
+        identify(anonymousId="匿名-1", userId="ÄBC Ünïcode", traits={"email": "ÄNN@MAIL.COM"}),
+        identify(anonymousId="a-al", traits={"phone": "(415) 555-0166"}),
+        {
+            "type": "alias",
+            "messageId": "m-alias",
+            "previousId": "a-al",
+            "userId": "u-1",
+            "timestamp": "2024-03-05T10:00:00Z",
+        },
+        identify(userId="  u-1  ", context={"device": {"id": "DEV-1"}}),
+    ]
+    both_ways(shop, tmp_path, events).close()
+
+
+def test_two_collected_sources_in_one_run(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    from onefold.collect.http_source import http_source_yaml
+
+    (shop.root / "sources" / "app.yml").write_text(http_source_yaml("app"), encoding="utf-8")
+    shop.resolve()  # the mapping changed: a full run
+    shop.engine.execute("CHECKPOINT")
+    shutil.copytree(shop.root, tmp_path / "batch")
+    batch = Workspace(tmp_path / "batch")
+    web = [identify(anonymousId="a-2s", traits={"name": "Web Name", "email": "two@mail.com"})]
+    app = [identify(anonymousId="a-2s", userId="u-2s", traits={"phone": "4155550155"})]
+    results = []
+    for ws, express in ((shop, True), (batch, False)):
+        ws.ingest("web", web, resolve=False)
+        _, r = ws.ingest("app", app, express=express)
+        results.append(r)
+    assert results[0] is not None and results[0].express
+    for t in TABLES:
+        sql = f"SELECT * FROM {t} ORDER BY ALL"
+        assert shop.engine.fetchall(sql) == batch.engine.fetchall(sql), sql
+    batch.close()
+    assert_same_as_full_rerun(shop, tmp_path)
+
+
+def test_far_times(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    events = [
+        identify(anonymousId="a-old", timestamp="0099-01-01T00:00:00Z"),
+        identify(anonymousId="a-far", timestamp="9999-12-31T23:59:59.999999Z"),
+        identify(anonymousId="a-leap", timestamp="2024-02-29T23:59:59.9995+00:00"),
+    ]
+    both_ways(shop, tmp_path, events).close()
+
+
+def test_one_value_in_two_fields(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    events = [
+        identify(anonymousId="a-same", previousId="a-same", userId="a-same"),
+        dict(identify(anonymousId="a-int-id"), messageId=987654321),
+        dict(identify(anonymousId="a-sp-id"), messageId=" m-spaced "),
+        identify(anonymousId="a-same", traits={"email": "same@mail.com", "phone": "same@mail.com"}),
+    ]
+    both_ways(shop, tmp_path, events).close()
+
+
+def test_a_merge_with_revenue_on_one_side(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    for i, (amount, currency) in enumerate([(10.005, "usd"), (0.1, "usd"), (0.2, "eur")]):
+        order = {
+            "type": "track",
+            "event": "Order Completed",
+            "messageId": f"m-rv-{i}",
+            "timestamp": f"2024-03-02T10:0{i}:00Z",
+            "anonymousId": "a-rv",
+            "properties": {"revenue": amount, "currency": currency},
+        }
+        shop.ingest("web", [order])
+    _, r = shop.ingest("web", [identify(userId="u-rv", traits={"name": "Rev Side"})])
+    assert r is not None and r.express
+    events = [identify(anonymousId="a-rv", userId="u-rv"), identify(userId="u-rv")]
+    for i, ev in enumerate(events):
+        either_way(shop, tmp_path / str(i), [ev], express=None)
+
+
+def test_deeply_nested_properties(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    """orjson reads 1,024 levels, Python's `json` fewer: the duplicate-key check must not
+    crash on such a message."""
+    ev = identify(anonymousId="a-deep", traits={"email": "deep@mail.com"})
+    raw = orjson.dumps(ev)[:-1] + b',"properties":{"x":' + b"[" * 1010 + b"]" * 1010 + b"}}"
+    assert orjson.loads(raw)["anonymousId"] == "a-deep"
     either_way(shop, tmp_path, [raw], express=None)

@@ -152,7 +152,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _load(payload: str | bytes) -> Any:
     """The stored message (the bytes received, so possibly with a key given twice)."""
     doc = orjson.loads(payload)
-    json.loads(payload, object_pairs_hook=_unique_keys)  # ~10 µs a message
+    try:
+        json.loads(payload, object_pairs_hook=_unique_keys)  # ~10 µs a message
+    except (ValueError, RecursionError) as exc:  # nested deeper than `json` goes: unsure
+        raise _Unsure from exc
     return doc
 
 
