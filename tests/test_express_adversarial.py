@@ -29,6 +29,7 @@ def either_way(
         assert fast.express is express
     assert fast.ids.created == slow.ids.created and fast.ids.merged == slow.ids.merged
     assert (fast.profiles, fast.clean.rejects) == (slow.profiles, slow.clean.rejects)
+    assert fast.clean.suspicious == slow.clean.suspicious
     for sql in [f"SELECT * FROM {t} ORDER BY ALL" for t in TABLES] + [
         "SELECT * EXCLUDE (rid) FROM record_profiles ORDER BY ALL",
         "SELECT * FROM profile_keys ORDER BY ALL",
@@ -400,3 +401,21 @@ def test_deeply_nested_properties(shop: Workspace, tmp_path: Path) -> None:  # n
     raw = orjson.dumps(ev)[:-1] + b',"properties":{"x":' + b"[" * 1010 + b"]" * 1010 + b"}}"
     assert orjson.loads(raw)["anonymousId"] == "a-deep"
     either_way(shop, tmp_path, [raw], express=None)
+
+
+def test_the_shared_family_email(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    events = [
+        identify(anonymousId="a-fam2", traits={"email": "fam@mail.com"}),
+        identify(anonymousId="a-fam3", traits={"email": "FAM@mail.com", "phone": "4155550133"}),
+        identify(userId="u-1", traits={"email": "fam@mail.com"}),
+        identify(anonymousId="a-fam4", context={"device": {"id": "dev-4"}}),
+    ]
+    for i, ev in enumerate(events):
+        either_way(shop, tmp_path / str(i), [ev], express=None)
+
+
+def test_suspicious_values_are_counted(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    events = [
+        identify(anonymousId="a-sus", traits={"email": "sus@gmial.com", "birthday": "03/04/1990"})
+    ]
+    either_way(shop, tmp_path, events, express=True)

@@ -71,6 +71,8 @@ class ExpressResult:
     values: int
     #: invalid and junk values written to the rejects
     rejects: int
+    #: values kept but flagged (`clean.stage` counts them for the run's result)
+    suspicious: int
     #: seconds reading and cleaning the messages (the plan and the writes are in `fast`)
     cleaning: float
     fast: FastResult
@@ -124,8 +126,9 @@ def resolve_express(
     _write(engine, plan, cleaned, writes, settings, run_id)
     values = sum(len(r.values) for r in cleaned)
     rejects = sum(len(r.rejects) for r in cleaned)
+    suspicious = sum(v.status == "suspicious" for r in cleaned for v in r.values)
     writing = time.perf_counter() - t1
-    return ExpressResult(len(cleaned), values, rejects, cleaning, plan.result(writing))
+    return ExpressResult(len(cleaned), values, rejects, suspicious, cleaning, plan.result(writing))
 
 
 def _identity_record(r: CleanRecord) -> NewRecord:
