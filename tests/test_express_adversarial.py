@@ -502,3 +502,29 @@ def test_a_custom_collected_mapping(custom: Workspace, tmp_path: Path) -> None:
         zip(events[1:] + events[:1], (True, True, False), strict=True)
     ):
         either_way(custom, tmp_path / str(i), [ev], express=express, rerun=express)
+
+
+def test_no_timestamp_and_clock_skew(
+    shop: Workspace,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a timestamp the receive time is the event's; with sentAt the device clock is
+    corrected. The receive time is pinned so both copies see the same."""
+    import datetime as dt
+
+    import onefold.workspace as wsmod
+
+    class Pinned(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Pinned:  # type: ignore[override]
+            return cls(2024, 3, 9, 12, 30, 15, 123456, tzinfo=dt.UTC)
+
+    monkeypatch.setattr(wsmod, "datetime", Pinned)
+    plain = identify(anonymousId="a-now", traits={"email": "now@mail.com"})
+    del plain["timestamp"]
+    skewed = identify(
+        anonymousId="a-skew", timestamp="2024-03-09T12:00:00.5+01:00", traits={"name": "Sk Ew"}
+    )
+    skewed["sentAt"] = "2024-03-09T11:29:59.999Z"
+    both_ways(shop, tmp_path, [plain, skewed]).close()
