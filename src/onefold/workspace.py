@@ -631,7 +631,7 @@ class Workspace:
             else:
                 n = run.profiles + fast.created - fast.merged
             rejects = run.rejects + done.rejects
-            clean = CleanResult(done.records, done.values, 0, rejects, 0, base)
+            clean = CleanResult(done.records, done.values, 0, rejects, done.suspicious, base)
             seconds = {"clean": done.cleaning, "identity": fast.deciding}
             seconds["profiles"] = fast.writing
             seconds["total"] = time.perf_counter() - t0

@@ -71,6 +71,8 @@ class ExpressResult:
     values: int
     #: invalid and junk values written to the rejects
     rejects: int
+    #: values kept but flagged (`clean.stage` counts them for the run's result)
+    suspicious: int
     #: seconds reading and cleaning the messages (the plan and the writes are in `fast`)
     cleaning: float
     fast: FastResult
@@ -124,8 +126,9 @@ def resolve_express(
     _write(engine, plan, cleaned, writes, settings, run_id)
     values = sum(len(r.values) for r in cleaned)
     rejects = sum(len(r.rejects) for r in cleaned)
+    suspicious = sum(v.status == "suspicious" for r in cleaned for v in r.values)
     writing = time.perf_counter() - t1
-    return ExpressResult(len(cleaned), values, rejects, cleaning, plan.result(writing))
+    return ExpressResult(len(cleaned), values, rejects, suspicious, cleaning, plan.result(writing))
 
 
 def _identity_record(r: CleanRecord) -> NewRecord:
@@ -220,13 +223,24 @@ class _ProfileWrites:
                     )
                     changed_traits.add(pid)
         best: dict[tuple[str, str, str], tuple[tuple[int, bool, int, int], tuple[Any, ...]]] = {}
+        ranked: list[tuple[tuple[str, str, str], tuple[int, bool, int, bool], tuple[Any, ...]]] = []
         for kind, pid, name, value, source, observed, rid in cands:
             # ORDER BY rank, observed_at DESC NULLS LAST, rid DESC (consents: no rank)
             order = (rank.get(source, worst) if kind == "trait" else 0, *_newest_first(observed))
             key = (*order, -rid)
+            out = (pid, name, value, source, observed)
+            ranked.append(((kind, pid, name), (*order, rid < 0), out))
             held = best.get((kind, pid, name))
             if held is None or key < held[0]:
-                best[(kind, pid, name)] = (key, (pid, name, value, source, observed))
+                best[(kind, pid, name)] = (key, out)
+        # A tie on rank and time is settled by rid, which only orders an old winner before a
+        # new record for sure: the batch stage numbers one run's records in no set order
+        # (`row_number() OVER ()` beside a window), and two old winners of a merge both
+        # count as -1. Such a tie between different rows is declined.
+        for at, tie, out in ranked:
+            won_key, won = best[at]
+            if (*won_key[:3], won_key[3] > 0) == tie and out[2:4] != won[2:4]:
+                raise Declined
         self.traits = [row for (kind, *_), (_, row) in sorted(best.items()) if kind == "trait"]
         self.consents = [row for (kind, *_), (_, row) in sorted(best.items()) if kind == "consent"]
         #: profiles whose trait and consent rows change (a merge's absorbed ones go)
