@@ -222,27 +222,31 @@ class _ProfileWrites:
                         (v.role, pid, v.name, v.value, r.row.source, r.row.observed, r.rid)
                     )
                     changed_traits.add(pid)
-        best: dict[tuple[str, str, str], tuple[tuple[int, bool, int, int], tuple[Any, ...]]] = {}
-        ranked: list[tuple[tuple[str, str, str], tuple[int, bool, int, bool], tuple[Any, ...]]] = []
+        # ORDER BY rank, observed_at DESC NULLS LAST, rid DESC (consents: no rank); an old
+        # winner counts as rid -1
+        Order = tuple[int, bool, int]
+        best: dict[tuple[str, str, str], tuple[Order, int, tuple[Any, ...]]] = {}
         for kind, pid, name, value, source, observed, rid in cands:
-            # ORDER BY rank, observed_at DESC NULLS LAST, rid DESC (consents: no rank)
             order = (rank.get(source, worst) if kind == "trait" else 0, *_newest_first(observed))
-            key = (*order, -rid)
-            out = (pid, name, value, source, observed)
-            ranked.append(((kind, pid, name), (*order, rid < 0), out))
+            entry = (pid, name, value, source, observed)
             held = best.get((kind, pid, name))
-            if held is None or key < held[0]:
-                best[(kind, pid, name)] = (key, out)
-        # A tie on rank and time is settled by rid, which only orders an old winner before a
-        # new record for sure: the batch stage numbers one run's records in no set order
-        # (`row_number() OVER ()` beside a window), and two old winners of a merge both
-        # count as -1. Such a tie between different rows is declined.
-        for at, tie, out in ranked:
-            won_key, won = best[at]
-            if (*won_key[:3], won_key[3] > 0) == tie and out[2:4] != won[2:4]:
+            if held is None or (order, -rid) < (held[0], -held[1]):
+                best[(kind, pid, name)] = (order, rid, entry)
+        # A tie on rank and time is settled by rid, which is sure to order an old winner
+        # before a new record and nothing else: the batch stage numbers one run's records in
+        # no set order (`row_number() OVER ()` beside a window), and a merge's old winners all
+        # count as -1. A tie between two different new rows, or two different old ones, is
+        # declined.
+        for kind, pid, name, value, source, observed, rid in cands:
+            won_order, won_rid, won = best[(kind, pid, name)]
+            order = (rank.get(source, worst) if kind == "trait" else 0, *_newest_first(observed))
+            same_age = (rid < 0) == (won_rid < 0)
+            if order == won_order and same_age and (value, source) != won[2:4]:
                 raise Declined
-        self.traits = [row for (kind, *_), (_, row) in sorted(best.items()) if kind == "trait"]
-        self.consents = [row for (kind, *_), (_, row) in sorted(best.items()) if kind == "consent"]
+        self.traits = [row for (kind, *_), (_, _, row) in sorted(best.items()) if kind == "trait"]
+        self.consents = [
+            row for (kind, *_), (_, _, row) in sorted(best.items()) if kind == "consent"
+        ]
         #: profiles whose trait and consent rows change (a merge's absorbed ones go)
         self.rewrite_traits = sorted(changed_traits | set(plan.created))
         self.trait_scope = sorted(
