@@ -82,3 +82,23 @@ def test_the_worker_checks_large_batches_and_its_errors_cross_back() -> None:
         assert checker.pooled  # both went through the worker, which is still there
     finally:
         checker.stop()
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "sent_at"),
+    [
+        ("9999-12-31T23:00:00-05:00", None),  # past year 9999 once in UTC
+        ("9999-12-31T23:00:00Z", "2000-01-01T00:00:00Z"),  # a device clock 27 years slow
+    ],
+)
+def test_a_timestamp_out_of_range_is_rejected_not_a_crash(
+    timestamp: str, sent_at: str | None
+) -> None:
+    msg = {"type": "track", "event": "E", "userId": "u", "timestamp": timestamp}
+    if sent_at:
+        msg["sentAt"] = sent_at
+    checked = check_request(orjson.dumps({"batch": [msg]}), None, None, NOW)
+    assert not checked.accepted
+    assert [(r.field, r.reason) for r in checked.rejected] == [
+        ("timestamp", "timestamp: out of range once corrected to UTC")
+    ]

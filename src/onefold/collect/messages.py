@@ -224,10 +224,14 @@ def check_message(
             return rejected("timestamp", "timestamp: expected an ISO-8601 time")
         sent_at = msg.get("sentAt", batch_sent_at)
         sent = _parse_sent_at(sent_at) if isinstance(sent_at, str) else None
-        # the device clock may be off: shift by how far its sentAt is from our receive time
-        skew = received_at - sent if sent is not None else timedelta(0)
+        try:
+            # the device clock may be off: shift by how far its sentAt is from our receive time
+            skew = received_at - sent if sent is not None else timedelta(0)
+            corrected = _iso(t + skew)
+        except OverflowError:  # year 9999 in another zone, or a sentAt skew past it
+            return rejected("timestamp", "timestamp: out of range once corrected to UTC")
         envelope["originalTimestamp"] = timestamp
-        envelope["timestamp"] = _iso(t + skew)
+        envelope["timestamp"] = corrected
     else:
         envelope["timestamp"] = envelope["receivedAt"]
     context = msg.get("context")
