@@ -14,7 +14,7 @@ import pytest
 from onefold import Workspace
 from onefold.collect.http_source import http_source_yaml
 from shared_sources import SHOP, SHOP_HEAD
-from test_express import ROWS, both_ways, identify, shop  # noqa: F401
+from test_express import ROWS, assert_same_tables, both_ways, identify, shop  # noqa: F401
 from test_fast_path import TABLES, assert_same_as_full_rerun
 
 
@@ -34,17 +34,7 @@ def either_way(
     assert fast.ids.created == slow.ids.created and fast.ids.merged == slow.ids.merged
     assert (fast.profiles, fast.clean.rejects) == (slow.profiles, slow.clean.rejects)
     assert fast.clean.suspicious == slow.clean.suspicious
-    for sql in [f"SELECT * FROM {t} ORDER BY ALL" for t in TABLES] + [
-        "SELECT * EXCLUDE (rid) FROM record_profiles ORDER BY ALL",
-        "SELECT * FROM profile_keys ORDER BY ALL",
-        "SELECT * EXCLUDE (rid) FROM record_values ORDER BY ALL",
-        "SELECT * EXCLUDE (rid, loaded_at) FROM records ORDER BY ALL",
-        "SELECT * EXCLUDE (node_id) FROM identity_nodes ORDER BY ALL",
-        "SELECT profile_id, event, other_profile_id, members, evidence FROM profile_history "
-        "ORDER BY ALL",
-        "SELECT * EXCLUDE (detected_at) FROM rejects ORDER BY ALL",
-    ]:
-        assert ws.engine.fetchall(sql) == batch.engine.fetchall(sql), sql
+    assert_same_tables(ws, batch)
     if rerun:
         assert_same_as_full_rerun(ws, tmp_path)
     batch.close()

@@ -19,15 +19,9 @@ from onefold.engine import DuckDBEngine
 from onefold.identity.incremental_matching import widen_by_match_links
 from onefold.workspace import ResolveResult
 from shared_sources import PEOPLE_CRM, PEOPLE_HEAD, PEOPLE_MATCHING, people_rows, profile_links
+from test_fast_path import TABLES
 
-PROFILE_TABLES = (
-    "profiles",
-    "profile_identifiers",
-    "profile_traits",
-    "profile_consents",
-    "profile_docs",
-    "profile_keys",
-)
+PROFILE_TABLES = (*TABLES, "profile_keys")
 
 
 def rows(ws: Workspace, table: str) -> list[tuple[object, ...]]:

@@ -602,7 +602,6 @@ class Workspace:
             return None
         if self._express is None or self._express.mappings is not mappings:
             self._express = ExpressCleaner(self.config, mappings)
-        t0 = time.perf_counter()
         with self.engine.transaction():
             if self._tops is not None and self._tops[0] == run.run_id - 1:
                 _, base, top_node = self._tops  # no run since ours: nothing else was added
@@ -626,16 +625,12 @@ class Workspace:
             if done is None:
                 return None  # nothing was written
             fast = done.fast
-            if run.profiles is None:
-                n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
-            else:
-                n = run.profiles + fast.created - fast.merged
+            n = self._profiles_after(run, fast)
             rejects = run.rejects + done.rejects
             clean = CleanResult(done.records, done.values, 0, rejects, done.suspicious, base)
             seconds = {"clean": done.cleaning, "identity": fast.deciding}
             seconds["profiles"] = fast.writing
-            seconds["total"] = time.perf_counter() - t0
-            result = self._placed_result(run, clean, fast, int(n), seconds, express=True)
+            result = self._placed_result(run, clean, fast, n, seconds, express=True)
             self._record_run(result, "incremental", run)
         self._tops = (run.run_id, base + done.records, top_node + fast.new_nodes)
         return result
@@ -666,14 +661,20 @@ class Workspace:
             express,
         )
 
+    def _profiles_after(self, run: _Run, fast: FastResult) -> int:
+        """Profiles after a run that only placed records: those before it, plus the ones it
+        started, less the ones it merged away (counted afresh when not read before it)."""
+        if run.profiles is None:
+            return int(self.engine.fetchone("SELECT count(*) FROM profiles"))
+        return run.profiles + fast.created - fast.merged
+
     def _fast_only(
         self, run: _Run, clean: CleanResult, fast: FastResult, seconds: dict[str, float]
     ) -> ResolveResult:
         """Inside the fast path's transaction: every new record was placed, no region ran."""
         seconds["identity"] = fast.deciding
         seconds["profiles"] = fast.writing
-        n = int(self.engine.fetchone("SELECT count(*) FROM profiles"))
-        result = self._placed_result(run, clean, fast, n, seconds)
+        result = self._placed_result(run, clean, fast, self._profiles_after(run, fast), seconds)
         self._record_run(result, "incremental", run)
         for t in ("_replaced", FRESH):
             self.engine.execute(f"DROP TABLE IF EXISTS {t}")

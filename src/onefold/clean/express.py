@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
@@ -109,18 +110,19 @@ class CleanRecord:
         return self.row.rid
 
 
-def _steps(path: str) -> list[str | int]:
-    """`a.b[0]` → ['a', 'b', 0], as `FieldSpec.json_path` addresses it."""
+@lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[str | int, ...]:
+    """`a.b[0]` → (a, b, 0), as `FieldSpec.json_path` addresses it (parsed once a path)."""
     steps: list[str | int] = []
     for part in path.split("."):
         m = _PATH_PART.match(part)
         assert m is not None
         steps.append(m.group(1))
         steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
-    return steps
+    return tuple(steps)
 
 
-def _read(doc: Any, steps: list[str | int]) -> str | None:
+def _read(doc: Any, steps: tuple[str | int, ...]) -> str | None:
     """`json_extract_string(doc, path)`: a string as is, an integer or boolean as its JSON
     text, NULL when absent or null."""
     node = doc
@@ -204,11 +206,11 @@ class ExpressCleaner:
         )
         self._junk_ascii = all(v.isascii() for v in self._junk)
         self._junk_filter = JunkFilter(self.ctx.junk_values)
-        self._fields: dict[str, list[tuple[MappedField, list[str | int]]]] = {}
+        self._fields: dict[str, list[tuple[MappedField, tuple[str | int, ...]]]] = {}
         self._functions: dict[tuple[str, str], Callable[[str], Normalised]] = {}
         self._blocked = blocked_reason_sql(config.identity, "n", "v")
 
-    def _mapped(self, source: str) -> list[tuple[MappedField, list[str | int]]]:
+    def _mapped(self, source: str) -> list[tuple[MappedField, tuple[str | int, ...]]]:
         got = self._fields.get(source)
         if got is None:
             mapping = self.mappings[source]

@@ -52,7 +52,7 @@ from onefold.identity.fast_path import (
 )
 
 #: More new records than this go through the batch stages (whose cost does not grow with
-#: the count): the express path's inserts carry every row as SQL text.
+#: the count): the express path's inserts carry every row as statement parameters.
 EXPRESS_MAX_RECORDS = 64
 _PROFILE_COLUMNS = (
     "profile_id name email phone user_id birth_date gender country city first_seen last_seen "
@@ -100,7 +100,7 @@ def resolve_express(
     """
     t0 = time.perf_counter()
     cleaned = cleaner.clean(engine, sorted(sources), after, until, base)
-    if not cleaned or len(cleaned) > EXPRESS_MAX_RECORDS:
+    if not cleaned:
         return None
     cleaning = time.perf_counter() - t0
     records = {r.rid: _identity_record(r) for r in cleaned}
