@@ -191,3 +191,33 @@ def test_a_blocked_identifier_goes_to_the_batch_stages(
         assert reasons == [
             ("4155550000", "identifier phone: blocked value (identity.blocked_values.phone)")
         ]
+
+
+def test_an_override_keeps_only_its_own_profiles_off_the_express_path(
+    shop: Workspace, tmp_path: Path
+) -> None:
+    """A cannot-link between Ann's two orders sets her email aside; events for anyone else
+    stay express and give what the batch stages and a full re-run give, and an event on a
+    side of the override goes to the batch stages, which replay it."""
+    shop.add_override("cannot_link", "shop/o1", "shop/o2")
+    shop.resolve()
+    both_ways(
+        shop,
+        tmp_path,
+        [
+            identify(userId="u-2", traits={"phone": "+1 415 555 0142"}),
+            identify(anonymousId="a-new", traits={"email": "new@mail.com"}),
+            identify(anonymousId="a-new", userId="u-2"),  # a merge, away from the override
+        ],
+    ).close()
+    for held in (
+        identify(userId="u-1"),
+        identify(anonymousId="a-2", traits={"email": "ann@mail.com"}),
+    ):
+        _, result = shop.ingest("web", [held])
+        assert result is not None and result.mode == "incremental" and not result.express
+    links = shop.engine.fetchall(
+        "SELECT record_key, profile_id FROM record_profiles WHERE record_key IN ('o1', 'o2')"
+    )
+    assert len({p for _, p in links}) == 2
+    assert_same_as_full_rerun(shop, tmp_path / "after")

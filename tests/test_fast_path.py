@@ -193,12 +193,46 @@ def test_one_batch_is_split_between_the_two_paths(shop: Workspace, tmp_path: Pat
     assert_same_as_full_rerun(shop, tmp_path)
 
 
-def test_an_override_sends_everything_to_the_region_run(shop: Workspace) -> None:
-    shop.add_override("cannot_link", "shop/o1", "shop/o2")
-    shop.resolve(incremental=True)
-    _, result = shop.ingest("shop", [{"order": "o9", "device": "dev-3", "at": "2024-03-01"}])
-    assert result is not None and result.fast is None and result.region is not None
-    assert profile_links(shop)["o9"] == profile_links(shop)["o3"]
+CUT_ANN = ("cannot_link", "shop/o1", "shop/o2")  # sets her email aside; o2 stands alone
+JOIN_ANN_BOB = ("must_link", "user_id:u-1", "user_id:u-2")  # across two user ids
+
+
+@pytest.mark.parametrize(
+    ("override", "event", "fast"),
+    [
+        pytest.param(CUT_ANN, {"device": "dev-3"}, True, id="elsewhere"),
+        pytest.param(CUT_ANN, {"device": "dev-2"}, False, id="a-side-it-cut-off"),
+        pytest.param(CUT_ANN, {"uid": "u-1"}, False, id="a-profile-holding-a-named-record"),
+        pytest.param(CUT_ANN, {"email": "ann@mail.com"}, False, id="the-value-it-set-aside"),
+        pytest.param(JOIN_ANN_BOB, {"device": "dev-6"}, True, id="elsewhere-after-a-must-link"),
+        pytest.param(JOIN_ANN_BOB, {"device": "dev-3"}, False, id="the-profile-it-joined"),
+        pytest.param(
+            ("cannot_link", "email:cy@mail.com", "shop/o4"),
+            {"email": "cy@mail.com", "device": "dev-c"},
+            False,
+            id="an-identifier-it-names",
+        ),
+    ],
+)
+def test_an_override_holds_back_only_what_it_acts_on(
+    shop: Workspace,
+    tmp_path: Path,
+    override: tuple[Any, str, str],
+    event: dict[str, str],
+    fast: bool,
+) -> None:
+    """The region run replays overrides, the fast path does not: a record it would place
+    next to a record, identifier or set-aside value an override names goes to the region
+    run; every other record still takes the fast path, with the override in force."""
+    shop.add_override(*override)
+    shop.resolve()
+    before = profile_links(shop)
+    _, result = shop.ingest("shop", [{"order": "x1", "at": "2024-03-01", **event}])
+    assert result is not None and result.fast is not None
+    assert (result.fast.records, result.fast.left_to_region) == ((1, 0) if fast else (0, 1))
+    links = profile_links(shop)
+    assert {k: links[k] for k in before} == before  # nobody else moved
+    assert_same_as_full_rerun(shop, tmp_path)
 
 
 def test_a_profile_in_a_recorded_limit_conflict_goes_to_the_region_run(

@@ -75,6 +75,7 @@ from onefold.identity.incremental_matching import (
 )
 from onefold.identity.match_model import load_model, save_model
 from onefold.identity.matching import MatchResult, Model, run_matching
+from onefold.identity.override_hold import OverrideHoldCache
 from onefold.identity.overrides import (
     Override,
     cannot_link_components,
@@ -155,6 +156,7 @@ class Workspace:
         self._mappings = None
         self._resolved_seen = False
         self._conflicts = ConflictCache()
+        self._held = OverrideHoldCache()
         self._express: ExpressCleaner | None = None
         #: (run id, largest rid, largest node id) after this workspace's last express run
         self._tops: tuple[int, int, int] | None = None
@@ -186,6 +188,7 @@ class Workspace:
         other._mappings = None
         other._resolved_seen = False
         other._conflicts = ConflictCache()
+        other._held = OverrideHoldCache()
         other._express = None
         other._tops = None
         other._seen = _Seen(0, 0, 0)
@@ -319,7 +322,7 @@ class Workspace:
             FROM runs WHERE run_id >= {seen.run_id}
             UNION ALL SELECT 'max_load', max(load_id), NULL, NULL, NULL FROM loads
                       WHERE load_id >= {seen.max_load}
-            UNION ALL SELECT 'overrides', count(*), NULL, NULL, NULL FROM overrides
+            UNION ALL SELECT 'overrides', count(*), max(override_id), NULL, NULL FROM overrides
             UNION ALL SELECT 'rejects', count(*), NULL, NULL, NULL FROM rejects
             {profiles}
             UNION ALL SELECT 'load', rows_new, NULL, NULL, source || chr(0) || file FROM loads
@@ -344,7 +347,7 @@ class Workspace:
             fingerprint,
             int(after or 0),
             self._seen.graph_run,
-            int(got["overrides"][0]),
+            (int(got["overrides"][0]), int(got["overrides"][1] or 0)),
             int(got["rejects"][0]),
             int(got["profiles"][0]) if "profiles" in got else None,
             [_load_entry(str(r[4]), int(r[1])) for r in rows if r[0] == "load"],
@@ -500,11 +503,11 @@ class Workspace:
             return self._nothing_new(run, clean, seconds)
         t0 = time.perf_counter()
         overrides = load_overrides(self.engine)
+        held = self._held.get(self.engine, run.graph_run, *run.overrides)
         fast: FastResult | None = None
         if (
             fast_path
             and model is None  # the fast path places records by their identifiers alone
-            and not overrides
             and not self.engine.fetchone("SELECT count(*) FROM _replaced")
         ):
             with self.engine.transaction():
@@ -516,6 +519,7 @@ class Workspace:
                     run.run_id,
                     self._conflicts,
                     run.graph_run,
+                    held,
                 )
                 if not fast.left_to_region:
                     return self._fast_only(run, clean, fast, seconds)
@@ -532,7 +536,8 @@ class Workspace:
             base,
             must,
             match_links=model is not None,
-            conflict_pairs=self._conflicts.pairs(self.engine, run.graph_run),
+            conflict_pairs=self._conflicts.pairs(self.engine, run.graph_run) | held.pairs,
+            reach=held.reach,
         )
         main = str(self.engine.fetchone("SELECT current_database()"))
         main_q = identifier(main)
@@ -592,7 +597,6 @@ class Workspace:
         mappings = self.mappings
         if (
             not run.new_loads
-            or run.overrides  # every run replays them through the region
             or sum(n for _, _, n in run.new_loads) > EXPRESS_MAX_RECORDS
             or any(
                 s not in mappings or not mappings[s].collected or f != collected_file(s)
@@ -621,6 +625,7 @@ class Workspace:
                 self._conflicts,
                 graph_run=run.graph_run,
                 top_node=top_node,
+                held=self._held.get(self.engine, run.graph_run, *run.overrides),
             )
             if done is None:
                 return None  # nothing was written
@@ -931,7 +936,8 @@ class _Run:
     after: int
     #: `fast_path.LAST_GRAPH_RUN`
     graph_run: int
-    overrides: int
+    #: the overrides' count and largest id: what `OverrideHoldCache` keys on
+    overrides: tuple[int, int]
     rejects: int
     #: profiles now (None until this workspace has seen a resolved database)
     profiles: int | None

@@ -50,6 +50,7 @@ from onefold.identity.fast_path import (
     NewRecord,
     plan_fast,
 )
+from onefold.identity.override_hold import NO_HOLD, OverrideHold
 
 #: More new records than this go through the batch stages (whose cost does not grow with
 #: the count): the express path's inserts carry every row as statement parameters.
@@ -92,6 +93,7 @@ def resolve_express(
     *,
     graph_run: int | None = None,
     top_node: int | None = None,
+    held: OverrideHold = NO_HOLD,
 ) -> ExpressResult | None:
     """Clean and place the records landed in (after, until] for `sources` (all collected),
     rids from base + 1; None (nothing written) when the express path declines them.
@@ -114,6 +116,7 @@ def resolve_express(
         graph_run=graph_run,
         top_node=top_node,
         documents=True,
+        held=held,
     )
     if plan.rest:
         return None

@@ -12,7 +12,9 @@ leaves every other new record to the region run.
 New records are grouped into components (records joined through shared values, and through
 the profiles their known values are in). A component takes the fast path when:
 
-- no override exists and no new record replaces an older version (the caller checks);
+- no new record replaces an older version (the caller checks), and no override acts on
+  the component: none names its records or values, none holds the profiles it joins
+  (`identity.override_hold`);
 - the profiles it touches have no recorded limit conflict (one is replayed with its
   neighbours), and when it touches several, none of their trait or consent winners tie on
   rank and time (only the records' rids, which the profile rows do not keep, break that);
@@ -49,6 +51,7 @@ from onefold.engine.base import Engine
 from onefold.engine.sql import literal_list
 from onefold.identity.graph import hub_exempt
 from onefold.identity.incremental import conflict_pairs
+from onefold.identity.override_hold import NO_HOLD, OverrideHold
 from onefold.identity.union_find import UnionFind
 from onefold.profiles.build import (
     PROFILE_ROW,
@@ -164,13 +167,15 @@ def plan_fast(
     graph_run: int | None = None,
     top_node: int | None = None,
     documents: bool = False,
+    held: OverrideHold = NO_HOLD,
 ) -> FastPlan:
     """Which of `records` take the fast path, into which profiles, under which ids: the
     reads and checks of the module docstring, shared by the SQL write (`resolve_fast`) and
     the express path (`identity.express`). `graph_run` (`LAST_GRAPH_RUN`) and `top_node`
     (the largest node id) save their reads when the caller knows them. With `documents`,
     the joined profiles' rows are read from their documents, one index probe for all four
-    tables, and kept in the plan (the express path writes their next versions from them)."""
+    tables, and kept in the plan (the express path writes their next versions from them).
+    `held`: what the overrides act on, left to the region run."""
     t0 = time.perf_counter()
     values = sorted({v for r in records.values() for v in r.values})
     linking = set(settings.linking_types)
@@ -204,14 +209,18 @@ def plan_fast(
     for pid, t, v, *_ in id_rows:
         if t in linking:
             held_values.setdefault(pid, set()).add((t, v))
-    blocked = conflicts.get(engine, graph_run) & claimed if claimed else set()
+    blocked = (conflicts.get(engine, graph_run) | held.profiles) & claimed if claimed else set()
     named: set[str] = set()
     if rules.unique is not None:
         named = _named_profiles(engine, claimed) if docs is None else _named_in(docs)
     fast: list[tuple[list[NewRecord], tuple[str, ...]]] = []
     rest: list[int] = []
     for members in comps.values():
-        profiles = _qualifies(members, rules, nodes, holders, counts, held_values, named, blocked)
+        profiles = None
+        if not any(held.holds(r.source, r.key, r.values) for r in members):
+            profiles = _qualifies(
+                members, rules, nodes, holders, counts, held_values, named, blocked
+            )
         if profiles is None:
             rest.extend(r.rid for r in members)
         else:
@@ -259,6 +268,7 @@ def resolve_fast(
     run_id: int,
     conflicts: ConflictCache,
     graph_run: int | None = None,
+    held: OverrideHold = NO_HOLD,
 ) -> FastResult:
     """Place the new records (rid > base) that qualify; write `_fresh(rid)` with the rest.
 
@@ -266,7 +276,14 @@ def resolve_fast(
     """
     records = _new_records(engine, base)
     plan = plan_fast(
-        engine, records, settings, source_priority, run_id, conflicts, graph_run=graph_run
+        engine,
+        records,
+        settings,
+        source_priority,
+        run_id,
+        conflicts,
+        graph_run=graph_run,
+        held=held,
     )
     engine.execute(f"CREATE OR REPLACE TEMP TABLE {FRESH} (rid BIGINT)")
     if plan.rest:

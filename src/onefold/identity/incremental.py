@@ -21,6 +21,7 @@ that held a shared value) is detected and answered with a full run instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -98,25 +99,30 @@ def select_region(
     *,
     match_links: bool = False,
     conflict_pairs: set[tuple[str, str]] | None = None,
+    reach: Mapping[str, frozenset[str]] | None = None,
 ) -> Region:
     """Write `_affected(profile_id)` and `_region_rids(rid)` for the records in `_fresh`.
 
     With `match_links` (probabilistic matching on: `incremental_matching.strong_links` wrote
-    `_strong`), the region also grows along links above the threshold, and the three
-    widenings repeat until none adds a profile: a profile one rule brings in may reach
-    another through a different rule. `conflict_pairs` (`CONFLICT_PAIRS`' rows, when the
-    caller keeps them: `fast_path.ConflictCache`) saves the scans that find them.
+    `_strong`), the region also grows along links above the threshold. The widenings repeat
+    until none adds a profile: a profile one rule brings in may reach another through a
+    different rule. `conflict_pairs` (`CONFLICT_PAIRS`' rows, when the caller keeps them:
+    `fast_path.ConflictCache`, plus the pairs within an override's reach:
+    `override_hold.OverrideHold.pairs`) saves the scans that find them. `reach`
+    (`OverrideHold.reach`) brings in the profiles an override acts on when a new record
+    carries a value it names or set aside: no profile's member key may hold such a value.
     """
     step = "incremental: region"
     engine.execute(NEW_KEYS.format(base=int(base)), step=step)
     engine.execute(AFFECTED, step=step)
+    if reach:
+        _seed_override_reach(engine, reach)
     for _ in range(MAX_WIDENING_ROUNDS):
         before = int(engine.fetchone("SELECT count(*) FROM _affected"))
         _widen_by_limit_conflicts(engine, conflict_pairs)
         _widen_by_must_links(engine, must_links)
-        if not match_links:
-            break  # each of the two widenings is closed on its own
-        widen_by_match_links(engine)
+        if match_links:
+            widen_by_match_links(engine)
         if int(engine.fetchone("SELECT count(*) FROM _affected")) == before:
             break
     else:
@@ -127,6 +133,15 @@ def select_region(
         "(SELECT count(*) FROM _fresh)"
     )[0]
     return Region(int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+def _seed_override_reach(engine: Engine, reach: Mapping[str, frozenset[str]]) -> None:
+    new_keys = {str(r[0]) for r in engine.fetchall("SELECT member_key FROM _new_keys")}
+    seeds = set().union(*(reach[k] for k in new_keys & reach.keys()))
+    seeds -= {str(r[0]) for r in engine.fetchall("SELECT profile_id FROM _affected")}
+    if seeds:
+        values = ", ".join(f"({literal(p)})" for p in sorted(seeds))
+        engine.execute(f"INSERT INTO _affected VALUES {values}")
 
 
 #: Profiles on the other side of a link a profile limit dropped: in a full run they are one
