@@ -88,6 +88,28 @@ def make_events(ws: Workspace, count: int, seed: int) -> list[dict[str, Any]]:
     return events
 
 
+#: The note on the overrides `--overrides` adds (they are counted by it, so a reused
+#: workspace gets only the ones it lacks).
+OVERRIDE_NOTE = "benchmark: two look-alike customers"
+
+
+def add_overrides(ws: Workspace, count: int, seed: int) -> int:
+    """Up to `count` cannot-links, each between two records of different profiles — a data
+    steward's "not the same person" — so that the workspace has overrides, as one in
+    production does. Being between profiles already apart, they change no profile, and the
+    workspace needs no full run to apply them. Returns how many the workspace holds."""
+    have = int(ws.engine.fetchone("SELECT count(*) FROM overrides WHERE note = ?", [OVERRIDE_NOTE]))
+    if have < count:
+        rows = ws.engine.fetchall(
+            "SELECT source, record_key, profile_id FROM record_profiles "
+            f"USING SAMPLE reservoir({4 * (count - have)} ROWS) REPEATABLE ({int(seed)})"
+        )
+        pairs = [(a, b) for a, b in zip(rows[::2], rows[1::2], strict=False) if a[2] != b[2]]
+        for a, b in pairs[: count - have]:
+            ws.add_override("cannot_link", f"{a[0]}/{a[1]}", f"{b[0]}/{b[1]}", OVERRIDE_NOTE)
+    return int(ws.engine.fetchone("SELECT count(*) FROM overrides"))
+
+
 def flatten(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events as rows of identity_scale's flat table (what Splink sees of them)."""
     out = []
@@ -126,6 +148,12 @@ def main() -> None:
         type=int,
         help="seed of the events (default --seed; with --reuse pick a new one: resent "
         "message ids are corrections, which take the region run)",
+    )
+    ap.add_argument(
+        "--overrides",
+        type=int,
+        default=0,
+        help="cannot-links to add between profiles before the events (a workspace in use has some)",
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = ap.parse_args()
@@ -166,6 +194,7 @@ def main() -> None:
         with Workspace(ws_root) as ws:
             profiles = int(ws.engine.fetchone("SELECT count(*) FROM profiles"))
             records = int(ws.engine.fetchone("SELECT count(*) FROM records"))
+            overrides = add_overrides(ws, args.overrides, args.seed)
             events = make_events(ws, args.events, event_seed)
             batch = make_events(ws, args.events, event_seed + 1)
             warm = make_events(ws, 1, event_seed + 2) + make_events(ws, 3, event_seed + 3)[1:]
@@ -206,8 +235,9 @@ def main() -> None:
         progress.advance(overall)
 
     of, sp_r = results["onefold"], results.get("splink")
+    held = f", {overrides:,} overrides" if overrides else ""
     table = Table(
-        title=f"one identify event at a time: {profiles:,} profiles, {records:,} records",
+        title=f"one identify event at a time: {profiles:,} profiles, {records:,} records{held}",
         caption="ratio = onefold / Splink (Splink only scores pairs; onefold also commits "
         "the updated profile)",
     )
@@ -283,6 +313,7 @@ def main() -> None:
             "profiles": profiles,
             "records": records,
             "events": args.events,
+            "overrides": overrides,
             "median_ms": of["median_ms"],
             "p99_ms": of["p99_ms"],
             "full_seconds": results["full"]["seconds"],

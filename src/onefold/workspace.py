@@ -502,7 +502,6 @@ class Workspace:
         if clean.records == 0 and not self.engine.fetchone("SELECT count(*) FROM _replaced"):
             return self._nothing_new(run, clean, seconds)
         t0 = time.perf_counter()
-        overrides = load_overrides(self.engine)
         held = self._held.get(self.engine, run.graph_run, *run.overrides)
         fast: FastResult | None = None
         if (
@@ -528,16 +527,14 @@ class Workspace:
                 f"CREATE OR REPLACE TEMP TABLE {FRESH} AS SELECT rid FROM records "
                 f"WHERE rid > {int(base)}"
             )
-        must = [(o.a, o.b) for o in overrides if o.kind == "must_link"]
         if model is not None:
             strong_links(self.engine, settings.threshold)
         region = select_region(
             self.engine,
             base,
-            must,
             match_links=model is not None,
-            conflict_pairs=self._conflicts.pairs(self.engine, run.graph_run) | held.pairs,
-            reach=held.reach,
+            conflict_pairs=self._conflicts.pairs(self.engine, run.graph_run),
+            held=held,
         )
         main = str(self.engine.fetchone("SELECT current_database()"))
         main_q = identifier(main)

@@ -2,10 +2,11 @@
 
 A full run rebuilds every component. An incremental run finds the *region* the new records can
 touch — the profiles that hold any of their identifier values (or an older version of one of
-them), widened along must-link overrides and, with probabilistic matching, along links above
-the threshold (see `incremental_matching`) — copies just that region into an in-memory database
-attached beside the workspace, runs the very same graph, stable-id and profile SQL there, and
-writes the region's result back over the profiles it replaces, in one transaction.
+them), widened along what the overrides act on (see `override_hold`) and, with probabilistic
+matching, along links above the threshold (see `incremental_matching`) — copies just that
+region into an in-memory database attached beside the workspace, runs the very same graph,
+stable-id and profile SQL there, and writes the region's result back over the profiles it
+replaces, in one transaction.
 
 Why the region is enough to give what a full re-run gives:
 - a value that is not a hub links all its records, so they are all in one profile, and that
@@ -31,7 +32,7 @@ from onefold.engine.sql import literal, literal_list, replace_rows_sql
 from onefold.identity.incremental_matching import TEMP_TABLES as MATCH_TEMP_TABLES
 from onefold.identity.incremental_matching import widen_by_match_links
 from onefold.identity.limits import CONFLICTS_TABLE
-from onefold.identity.overrides import is_record_ref
+from onefold.identity.override_hold import NO_HOLD, OverrideHold
 
 REGION = "_region"
 #: Up to this many values a lookup names them as constants (answered from the ART index).
@@ -95,11 +96,10 @@ def replaced_hubs(engine: Engine) -> int:
 def select_region(
     engine: Engine,
     base: int,
-    must_links: list[tuple[str, str]],
     *,
     match_links: bool = False,
     conflict_pairs: set[tuple[str, str]] | None = None,
-    reach: Mapping[str, frozenset[str]] | None = None,
+    held: OverrideHold = NO_HOLD,
 ) -> Region:
     """Write `_affected(profile_id)` and `_region_rids(rid)` for the records in `_fresh`.
 
@@ -107,20 +107,21 @@ def select_region(
     `_strong`), the region also grows along links above the threshold. The widenings repeat
     until none adds a profile: a profile one rule brings in may reach another through a
     different rule. `conflict_pairs` (`CONFLICT_PAIRS`' rows, when the caller keeps them:
-    `fast_path.ConflictCache`, plus the pairs within an override's reach:
-    `override_hold.OverrideHold.pairs`) saves the scans that find them. `reach`
-    (`OverrideHold.reach`) brings in the profiles an override acts on when a new record
-    carries a value it names or set aside: no profile's member key may hold such a value.
+    `fast_path.ConflictCache`) saves the scans that find them.
+
+    Overrides (`held`, see `override_hold`) widen it like a dropped link: a region holding
+    one profile an override acts on holds them all, so that it can replay the override;
+    and a new record that carries a value an override names or set aside brings them in
+    too (no profile's member key may hold such a value).
     """
     step = "incremental: region"
     engine.execute(NEW_KEYS.format(base=int(base)), step=step)
     engine.execute(AFFECTED, step=step)
-    if reach:
-        _seed_override_reach(engine, reach)
+    if held.reach:
+        _seed_override_reach(engine, held.reach)
     for _ in range(MAX_WIDENING_ROUNDS):
         before = int(engine.fetchone("SELECT count(*) FROM _affected"))
-        _widen_by_limit_conflicts(engine, conflict_pairs)
-        _widen_by_must_links(engine, must_links)
+        _widen_by_limit_conflicts(engine, conflict_pairs, held.pairs)
         if match_links:
             widen_by_match_links(engine)
         if int(engine.fetchone("SELECT count(*) FROM _affected")) == before:
@@ -177,9 +178,13 @@ CONFLICT_NEIGHBOURS = """
 """
 
 
-def _widen_by_limit_conflicts(engine: Engine, pairs: set[tuple[str, str]] | None) -> None:
+def _widen_by_limit_conflicts(
+    engine: Engine, pairs: set[tuple[str, str]] | None, more: frozenset[tuple[str, str]]
+) -> None:
+    """Along `pairs` (recomputed when None) and `more` (an override's reach), until closed."""
     if pairs is None:
         pairs = conflict_pairs(engine)
+    pairs = pairs | more
     if not pairs:
         return
     engine.register(
@@ -205,44 +210,6 @@ def _widen_by_limit_conflicts(engine: Engine, pairs: set[tuple[str, str]] | None
             engine.execute("DROP TABLE _conflict_pairs")
             return
     raise RuntimeError(f"region did not stop growing in {MAX_WIDENING_ROUNDS} rounds")
-
-
-def _ref_profiles(engine: Engine, ref: str) -> set[str]:
-    """Profiles a must-link side is in now (a record, or every record holding a value)."""
-    if is_record_ref(ref):
-        source, key = ref.split("/", 1)
-        rows = engine.fetchall(
-            "SELECT profile_id FROM record_profiles WHERE source = ? AND record_key = ?",
-            [source, key],
-        )
-    else:
-        rows = engine.fetchall(
-            "SELECT DISTINCT p.profile_id FROM identity_nodes n JOIN record_nodes rn "
-            "USING (node_id) JOIN record_profiles p USING (rid) WHERE n.node_key = ?",
-            [ref],
-        )
-    return {str(r[0]) for r in rows}
-
-
-def _widen_by_must_links(engine: Engine, must_links: list[tuple[str, str]]) -> None:
-    """A must-link with one side in the region brings the other side's profile along."""
-    if not must_links:
-        return
-    new_keys = {str(r[0]) for r in engine.fetchall("SELECT member_key FROM _new_keys")}
-    affected = {str(r[0]) for r in engine.fetchall("SELECT profile_id FROM _affected")}
-    sides = [(_ref_profiles(engine, a), _ref_profiles(engine, b), a, b) for a, b in must_links]
-    grown = True
-    while grown:
-        grown = False
-        for pa_, pb_, a, b in sides:
-            touched = (pa_ | pb_) & affected or {a, b, "record:" + a, "record:" + b} & new_keys
-            if touched and not (pa_ | pb_) <= affected:
-                affected |= pa_ | pb_
-                grown = True
-    engine.execute("DELETE FROM _affected")
-    if affected:
-        values = ", ".join(f"({literal(p)})" for p in sorted(affected))
-        engine.execute(f"INSERT INTO _affected VALUES {values}")
 
 
 def open_region(engine: Engine, main: str) -> None:
