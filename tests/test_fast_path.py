@@ -13,6 +13,7 @@ import pytest
 from onefold import Workspace
 from onefold.identity.fast_path import LAST_GRAPH_RUN, conflicted_profiles
 from onefold.identity.incremental import conflict_pairs
+from onefold.identity.override_hold import override_hold
 from shared_sources import SHOP, SHOP_HEAD, profile_links
 
 ROWS = (
@@ -284,3 +285,26 @@ def test_a_region_run_updates_the_conflicted_profiles_it_knew(shop: Workspace) -
         seen.append(len(cache._profiles))
     assert seen[0] and seen[-1] == 0
     assert not cache._pairs
+
+
+def test_the_override_hold_outlives_region_runs_that_do_not_touch_it(shop: Workspace) -> None:
+    """Recomputing what the overrides hold scans `record_profiles`; a region run away from
+    them keeps the answer, one that replaces a held profile drops it, and the answer used is
+    always the one a recomputation gives."""
+    shop.add_override(*CUT_ANN)
+    shop.resolve()
+    cache = shop._held
+    for rows, kept in (
+        # a third name on the family email: the region run's, away from Ann
+        ([{"order": "x1", "email": "fam@mail.com", "name": "Ed Roe", "at": "2024-03-01"}], True),
+        ([{"order": "x2", "device": "dev-2", "at": "2024-03-02"}], False),  # Ann's cut side
+        ([{"order": "x3", "email": "fam@mail.com", "name": "Flo Roe", "at": "2024-03-03"}], True),
+    ):
+        _, result = shop.ingest("shop", rows)
+        assert result is not None and result.fast is not None and result.fast.left_to_region
+        graph_run = int(shop.engine.fetchone(LAST_GRAPH_RUN))
+        assert graph_run == result.run_id
+        assert (cache._key is not None and cache._key[0] == graph_run) == kept
+        hold = cache.get(shop.engine, graph_run, *shop._next_run().overrides)
+        assert hold == override_hold(shop.engine, shop.overrides())
+        assert len(hold.profiles) == 2  # o1's and o2's profiles
