@@ -17,9 +17,10 @@
    Splink's documented way to score new records against existing ones. That only scores
    pairs; it does not update clusters, so it is a lower bound on Splink's real-time cost.
 
-Each tool runs in its own process (`_peers.py`).
+Each tool runs in its own process (`_peers.py`). `--overrides N` first adds N cannot-links
+between profiles (a workspace in use has some; see `identity.override_hold`).
 
-    python benchmarks/incremental.py --persons 400000 --events 300 [--json]
+    python benchmarks/incremental.py --persons 400000 --events 300 [--overrides 100] [--json]
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ records takes the fast path only when:
 Then the override's own component is not in the fast component's, and the override cuts or
 joins what it cut or joined before — which is what a full re-run gives. Everything else
 goes to the region run, as before. Before this check, one override sent every real-time
-event to the region run: 0.7–1.2 s an event at 1M persons instead of tens of milliseconds.
+event to the region run: with 100 overrides, a median of 0.8 s an event at 1M persons and
+0.56 s at 20k, against tens of milliseconds on the express path.
 """
 
 from __future__ import annotations
