@@ -626,24 +626,25 @@ def _plan_merges(
     if not groups:
         return {}
     among = _among(engine, {p for ps in groups for p in ps}, "_fast_k")
-    born = dict(
-        engine.fetchall(
-            f"SELECT profile_id, min(run_id) FROM profile_history WHERE profile_id IN {among} "
-            "GROUP BY ALL",
-            step="fast path: merges",
-        )
-    )
+    # each profile's first run and smallest record reference, in one statement
+    born: dict[str, int] = {}
+    first_ref: dict[str, str] = {}
+    for kind, pid, value in engine.fetchall(
+        f"""SELECT 'born', profile_id, CAST(min(run_id) AS VARCHAR) FROM profile_history
+            WHERE profile_id IN {among} GROUP BY ALL
+            UNION ALL
+            SELECT 'first', profile_id, min(source || '/' || record_key) FROM record_profiles
+            WHERE profile_id IN {among} GROUP BY ALL""",
+        step="fast path: merges",
+    ):
+        if kind == "born":
+            born[str(pid)] = int(value)
+        else:
+            first_ref[str(pid)] = str(value)
     keys: dict[str, int] = {}  # member keys: the profile's non-shared linking values
     for pid, t, _, shared, *_ in id_rows:
         if t in linking and not shared:
             keys[pid] = keys.get(pid, 0) + 1
-    first_ref = dict(
-        engine.fetchall(
-            "SELECT profile_id, min(source || '/' || record_key) FROM record_profiles "
-            f"WHERE profile_id IN {among} GROUP BY ALL",
-            step="fast path: merges",
-        )
-    )
     winners: dict[tuple[str, str, str], list[tuple[tuple[int, float], object]]] = {}
     rank = {s: i for i, s in enumerate(source_priority)}
     if docs is None:
