@@ -582,7 +582,7 @@ class Workspace:
                 )
                 self._record_run(result, "incremental", run)
             self._conflicts.after_region(self.engine, run.graph_run, run.run_id, REGION)
-            self._held.after_region(self.engine, run.graph_run, run.run_id)
+            self._held.after_region(self.engine, run.graph_run, run.run_id, REGION)
         finally:
             close_region(self.engine, main_q)
         for t in ("_record_comp", "_members", "_comp_profile", "_replaced", "_comp_edges"):

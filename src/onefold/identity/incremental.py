@@ -159,15 +159,20 @@ def _widen_by_hub_profiles(engine: Engine, seen: set[str]) -> None:
         if len(affected) <= INLINE_VALUES
         else "(SELECT profile_id FROM _affected)"
     )
-    keys = [
-        str(r[0])
-        for r in engine.fetchall(
-            "SELECT DISTINCT id_type || ':' || value FROM profile_identifiers "
-            f"WHERE shared AND profile_id IN {among}",
-            step="incremental: region",
-        )
-        if str(r[0]) not in seen
-    ]
+    # the filter on `shared` is applied here: beside it DuckDB scans instead of probing the
+    # index on profile_id (0.25 s against 2 ms at 1M persons)
+    keys = sorted(
+        {
+            f"{t}:{v}"
+            for t, v, shared in engine.fetchall(
+                "SELECT id_type, value, shared FROM profile_identifiers "
+                f"WHERE profile_id IN {among}",
+                step="incremental: region",
+            )
+            if shared
+        }
+        - seen
+    )
     if not keys:
         return
     seen.update(keys)
