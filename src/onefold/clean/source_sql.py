@@ -232,14 +232,18 @@ def _selects(
         if mapping.collected
         else "payload"
     )
+    # the rids number the latest versions only: numbered before QUALIFY, an older version
+    # of a key took a number too, and the next source's rids (base + count) ran into these
     src = f"""
-        SELECT {rid} AS rid, record_key, load_id, file, row_number,
+        SELECT {rid} AS rid, * FROM (
+        SELECT record_key, load_id, file, row_number,
                loaded_at, json_extract_string({document}, {path_list}) AS j
         FROM landed_records
         WHERE source = {literal(mapping.name)} AND parse_error IS NULL
           AND record_key IS NOT NULL AND trim(record_key) <> ''{where}
         QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY load_id DESC,
                                    row_number DESC) = 1
+        )
     """
 
     def col(alias: str) -> str:
