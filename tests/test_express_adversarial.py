@@ -148,9 +148,8 @@ def test_timestamps(shop: Workspace, tmp_path: Path) -> None:  # noqa: F811
 
 
 def test_trait_ties_among_new_records_are_declined(shop: Workspace) -> None:  # noqa: F811
-    """Two names for one profile at one instant, from one source: SQL settles it by rid, and
-    the batch stage numbers one run's records in no set order (a full re-run, or the same
-    run twice, can pick another name), so the express path declines it."""
+    """Two names for one profile at one instant, from one source: SQL settles it by rid
+    (landing order); the express path declines it rather than settle it."""
     t = "2024-03-01T11:00:00Z"
     events = [identify(userId="u-1", timestamp=t, traits={"name": f"Name {c}"}) for c in "QWERTYUI"]
     _, result = shop.ingest("web", events)

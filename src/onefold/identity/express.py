@@ -236,10 +236,9 @@ class _ProfileWrites:
             if held is None or (order, -rid) < (held[0], -held[1]):
                 best[(kind, pid, name)] = (order, rid, entry)
         # A tie on rank and time is settled by rid, which is sure to order an old winner
-        # before a new record and nothing else: the batch stage numbers one run's records in
-        # no set order (`row_number() OVER ()` beside a window), and a merge's old winners all
-        # count as -1. A tie between two different new rows, or two different old ones, is
-        # declined.
+        # before a new record. Between two new rows the batch stage's rids follow landing
+        # order, and a merge's old winners all count as -1 here; a tie between two
+        # different new rows, or two different old ones, is declined rather than settled.
         for kind, pid, name, value, source, observed, rid in cands:
             won_order, won_rid, won = best[(kind, pid, name)]
             order = (rank.get(source, worst) if kind == "trait" else 0, *_newest_first(observed))
