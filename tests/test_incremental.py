@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from incremental_helpers import links, partition, sample_in_two_halves
 from onefold import Workspace
-from onefold.collect.http_source import http_source_yaml
 from shared_sources import SHOP, SHOP_HEAD, profile_links
+from test_express import identify, shop  # noqa: F401
+from test_fast_path import assert_same_as_full_rerun
 
 PROFILE_TABLES = (
     "profiles",
@@ -268,22 +268,16 @@ def test_ingest_keeps_a_broken_payload_as_a_reject(workspace, add_source):
 
 
 def test_a_re_landed_key_leaves_the_next_sources_rids_alone(
-    workspace: Workspace, add_source: Any, tmp_path: Path
+    shop: Workspace,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """A key landed twice took a row number for each version before the latest was kept,
     and the next source cleaned in the same run numbered its records from the count of the
     kept ones: two records on one rid, in the full run (found by a review's random streams
     of events, where it also crashed the full run in the limit replay)."""
-    from test_express import ROWS, identify
-    from test_fast_path import assert_same_as_full_rerun
-
-    add_source("shop", SHOP, "shop.csv", SHOP_HEAD + ROWS)
-    (workspace.root / "sources" / "web.yml").write_text(http_source_yaml("web"), encoding="utf-8")
-    workspace.load()
-    workspace.resolve()
-    workspace.ingest("web", [identify(anonymousId="dev-4", traits={"email": "fam@mail.com"})])
-    workspace.ingest("shop", [{"order": "s10", "device": "dev-6", "at": "2024-05-11"}])
-    workspace.ingest("shop", [{"order": "o2", "device": "dev-3", "at": "2024-05-13"}])  # again
+    shop.ingest("web", [identify(anonymousId="dev-4", traits={"email": "fam@mail.com"})])
+    shop.ingest("shop", [{"order": "s10", "device": "dev-6", "at": "2024-05-11"}])
+    shop.ingest("shop", [{"order": "o2", "device": "dev-3", "at": "2024-05-13"}])  # again
     shared = "SELECT rid FROM records GROUP BY rid HAVING count(*) > 1"
-    assert not workspace.engine.fetchall(shared)
-    assert_same_as_full_rerun(workspace, tmp_path)  # which re-cleans shop, then web
+    assert not shop.engine.fetchall(shared)
+    assert_same_as_full_rerun(shop, tmp_path)  # which re-cleans shop, then web

@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 
 from onefold import Workspace
-from onefold.collect.http_source import http_source_yaml
-from shared_sources import SHOP, SHOP_HEAD
-from test_express import ROWS, identify
+from test_express import identify, shop  # noqa: F401
 from test_fast_path import assert_same_as_full_rerun
 
 USERS = ["u-1", "u-2", "u-3", "u-4"]
@@ -59,14 +57,12 @@ SEEDS = (1, 22)
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["all-paths", "region-runs-only"])
 def test_streams_of_events_with_overrides_give_the_full_runs_profiles(
-    fast_path: bool, workspace: Workspace, add_source: Any, tmp_path: Path
+    fast_path: bool,
+    shop: Workspace,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
-    add_source("shop", SHOP, "shop.csv", SHOP_HEAD + ROWS)
-    (workspace.root / "sources" / "web.yml").write_text(http_source_yaml("web"), encoding="utf-8")
-    workspace.load()
-    workspace.resolve()
-    workspace.engine.execute("CHECKPOINT")
-    shutil.copytree(workspace.root, tmp_path / "start")
+    shop.engine.execute("CHECKPOINT")
+    shutil.copytree(shop.root, tmp_path / "start")
     paths: dict[str, int] = {"express": 0, "fast": 0, "region": 0}
     for seed in SEEDS:
         rng = random.Random(seed)

@@ -124,9 +124,11 @@ def select_region(
     if held.reach:
         _seed_override_reach(engine, held.reach)
     hub_keys_seen: set[str] = set()
+    paired = _stage_pairs(engine, conflict_pairs, held.pairs)
     for _ in range(MAX_WIDENING_ROUNDS):
         before = int(engine.fetchone("SELECT count(*) FROM _affected"))
-        _widen_by_limit_conflicts(engine, conflict_pairs, held.pairs)
+        if paired:
+            _widen_along_pairs(engine)
         _widen_by_hub_profiles(engine, hub_keys_seen)
         if match_links:
             widen_by_match_links(engine)
@@ -134,6 +136,8 @@ def select_region(
             break
     else:
         raise RuntimeError(f"region did not stop growing in {MAX_WIDENING_ROUNDS} rounds")
+    if paired:
+        engine.execute("DROP TABLE _conflict_pairs")
     engine.execute(REGION_RIDS, step=step)
     counts = engine.fetchall(
         "SELECT (SELECT count(*) FROM _affected), (SELECT count(*) FROM _region_rids), "
@@ -233,15 +237,16 @@ CONFLICT_NEIGHBOURS = """
 """
 
 
-def _widen_by_limit_conflicts(
+def _stage_pairs(
     engine: Engine, pairs: set[tuple[str, str]] | None, more: frozenset[tuple[str, str]]
-) -> None:
-    """Along `pairs` (recomputed when None) and `more` (an override's reach), until closed."""
+) -> bool:
+    """`_conflict_pairs(here, other)`: `pairs` (scanned for when None) and `more` (the
+    overrides' reach), staged once for every widening round; False when there are none."""
     if pairs is None:
         pairs = conflict_pairs(engine)
     pairs = pairs | more
     if not pairs:
-        return
+        return False
     engine.register(
         "_conflict_pairs_in",
         pa.table(
@@ -258,11 +263,15 @@ def _widen_by_limit_conflicts(
         )
     finally:
         engine.unregister("_conflict_pairs_in")
+    return True
+
+
+def _widen_along_pairs(engine: Engine) -> None:
+    """Along `_conflict_pairs`, until closed."""
     for _ in range(MAX_WIDENING_ROUNDS):
         before = int(engine.fetchone("SELECT count(*) FROM _affected"))
         engine.execute(CONFLICT_NEIGHBOURS, step="incremental: region")
         if int(engine.fetchone("SELECT count(*) FROM _affected")) == before:
-            engine.execute("DROP TABLE _conflict_pairs")
             return
     raise RuntimeError(f"region did not stop growing in {MAX_WIDENING_ROUNDS} rounds")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from onefold.engine.base import Engine
 from onefold.engine.sql import literal_list
@@ -34,27 +35,32 @@ from onefold.identity.union_find import UnionFind
 class OverrideHold:
     """The profiles, records and identifier values the overrides act on."""
 
-    profiles: frozenset[str] = frozenset()
-    records: frozenset[tuple[str, str]] = frozenset()  # (source, record_key)
-    values: frozenset[tuple[str, str]] = frozenset()  # (id_type, value): named or cut
+    overrides: tuple[Override, ...] = ()
+    records: frozenset[tuple[str, str]] = frozenset()  # (source, record_key) they name
+    named: frozenset[tuple[str, str]] = frozenset()  # (id_type, value) they name
+    cut: frozenset[tuple[str, str]] = frozenset()  # values their cuts set aside
+    #: member key (`record:source/key`, `type:value`) of each of those → the profiles holding it
+    holders: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: (profile, profile) within one override's reach, both ways: the region run widens
     #: along them as along a dropped link's (`incremental.select_region`), so that it holds
     #: every piece an override cut apart and can replay the cut
     pairs: frozenset[tuple[str, str]] = frozenset()
-    #: member key (`type:value`, `record:source/key`) an override names or a cut set aside →
-    #: the profiles of its group: a new record with that key brings them into the region
+    #: member key an override names or a cut set aside → the profiles of its group: a new
+    #: record with that key brings them into the region
     reach: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    #: what the rest is assembled from: the overrides, the values they name and the values
-    #: their cuts set aside, and the profiles holding each member key
-    overrides: tuple[Override, ...] = ()
-    named: frozenset[tuple[str, str]] = frozenset()
-    cut: frozenset[tuple[str, str]] = frozenset()
-    holders: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
-    @property
+    @cached_property
+    def profiles(self) -> frozenset[str]:
+        return frozenset(p for held in self.holders.values() for p in held)
+
+    @cached_property
+    def values(self) -> frozenset[tuple[str, str]]:
+        return self.named | self.cut
+
+    @cached_property
     def member_keys(self) -> set[str]:
         """What it holds as profile member keys (`record:source/key`, `type:value`)."""
-        return {f"record:{s}/{k}" for s, k in self.records} | {f"{t}:{v}" for t, v in self.values}
+        return _keys(self.records, self.values)
 
     def holds(self, source: str, key: str, values: Sequence[tuple[str, str]]) -> bool:
         """Whether a new record is named by an override or carries a value one acts on."""
@@ -168,15 +174,13 @@ def _assemble(
                 reach[key] = reach.get(key, frozenset()) | group
     pairs = {(p, root) for root, ps in members.items() for p in ps if p != root}
     return OverrideHold(
-        frozenset(p for held in holders.values() for p in held),
-        frozenset(records),
-        frozenset(named) | frozenset(cut),
-        frozenset(pairs | {(g, p) for p, g in pairs}),
-        reach,
         overrides,
+        frozenset(records),
         frozenset(named),
         frozenset(cut),
         {k: frozenset(v) for k, v in holders.items()},
+        frozenset(pairs | {(g, p) for p, g in pairs}),
+        reach,
     )
 
 
